@@ -1,0 +1,18 @@
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""Controller side of vnf_boot_time: repeat the point and journal every sample (vnflab.ansible_measure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnflab.ansible_measure import MeasureAction
+from vnflab.records import boot_records
+
+
+class ActionModule(MeasureAction):
+    METRIC = "boot"
+    build_records = staticmethod(boot_records)
+
+    def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+        return [(int(args["count"]), "instances", args)]

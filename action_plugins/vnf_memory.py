@@ -1,0 +1,18 @@
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""Controller side of vnf_memory: repeat the point and journal every sample (vnflab.ansible_measure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnflab.ansible_measure import MeasureAction
+from vnflab.records import memory_records
+
+
+class ActionModule(MeasureAction):
+    METRIC = "memory"
+    build_records = staticmethod(memory_records)
+
+    def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+        return [(int(args["count"]), "instances", args)]

@@ -1,0 +1,92 @@
+"""Controller side of the probe modules: repeat a point until the stopping rule holds, journal every sample.
+
+The action plugins in ``action_plugins/`` are thin subclasses of :class:`MeasureAction`. A probe module
+measures one batch on the lab host; this loop runs on the controller, so each batch's samples are fsynced
+into ``results/<run-id>/samples.jsonl`` the moment the batch returns, whatever happens later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from vnflab.journal import Journal, PointsJournal
+from vnflab.records import WATCHED_QUANTITY, PointKey, watched_values
+from vnflab.stopping import StoppingRule
+
+RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
+
+
+def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
+    try:
+        return StoppingRule(
+            min_samples=int(repeat["min_samples"]), max_samples=int(repeat["max_samples"]),
+            rel_half_width=float(repeat.get("rel_half_width", 0.05)),
+            confidence=float(repeat.get("confidence", 0.95)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AnsibleActionFail(f"repeat: {exc}") from exc
+
+
+class MeasureAction(ActionBase):
+    """Run the module of the same name point by point, batch by batch."""
+
+    TRANSFERS_FILES = False
+    METRIC = ""
+    build_records: RecordBuilder
+
+    def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+        """(x, x_unit, module args) of each point; one point by default."""
+        raise NotImplementedError
+
+    def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
+        return args
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        repeat = args.pop("repeat", None)
+        journal = args.pop("journal", None)
+        module = self._task.action.split(".")[-1]
+        if self._task.check_mode or not journal:
+            result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
+            return result
+        for key in ("path", "run_id", "platform", "label"):
+            if not journal.get(key):
+                raise AnsibleActionFail(f"journal.{key} is required")
+        rule = stopping_rule(repeat or {"min_samples": 1, "max_samples": 1})
+        run_dir = Path(journal["path"])
+        samples = Journal(run_dir / "samples.jsonl")
+        points_journal = PointsJournal(run_dir / "points.jsonl")
+        key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
+                       label=str(journal["label"]), metric=self.METRIC,
+                       host=str((task_vars or {}).get("inventory_hostname", "")),
+                       mode=args.get("mode"))
+        summaries = []
+        written = 0
+        for x, x_unit, point_args in self.points(args):
+            values: list[float | None] = []
+            batch = 0
+            while True:
+                outcome = self._execute_module(module_name=module,
+                                               module_args=self.batch_args(point_args, repeat or {}),
+                                               task_vars=task_vars)
+                if outcome.get("failed"):
+                    outcome["points"] = summaries
+                    outcome["samples_written"] = written
+                    return {**result, **outcome}
+                written += samples.append(self.build_records(key, outcome, batch))
+                values.extend(watched_values(self.METRIC, outcome))
+                decision = rule.decide(values)
+                batch += 1
+                if decision.done:
+                    break
+            summaries.append(points_journal.append_point(
+                {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
+                 "quantity": WATCHED_QUANTITY[self.METRIC], "x": x, "x_unit": x_unit, "mode": key.mode,
+                 "host": key.host}, rule, decision, batches=batch))
+        result.update(changed=False, points=summaries, samples_written=written)
+        return result

@@ -1,0 +1,91 @@
+"""Turn probe-module results into sample records (docs/design.md) and name the value the stopping rule watches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vnflab.journal import utc_timestamp
+
+
+@dataclass(frozen=True)
+class PointKey:
+    """What every record of one measurement point shares."""
+
+    run_id: str
+    platform: str
+    label: str
+    metric: str
+    host: str
+    mode: str | None = None
+
+    def record(self, quantity: str, x: int, x_unit: str, value: float | None, unit: str, repetition: int,
+               seq: int, instance: int | None = None, time: str | None = None) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "platform": self.platform, "label": self.label, "metric": self.metric,
+            "quantity": quantity, "x": int(x), "x_unit": x_unit,
+            "value": None if value is None else float(value), "unit": unit,
+            "status": "lost" if value is None else "ok",
+            "repetition": repetition, "instance": instance, "seq": seq,
+            "time": time or utc_timestamp(), "host": self.host, "mode": self.mode,
+        }
+
+
+def boot_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
+    """One ``all_ms`` record and one ``instance_ms`` record per instance."""
+    count = int(result["count"])
+    now = utc_timestamp()
+    records = [key.record("all_ms", count, "instances", result.get("all_ms"), "ms", repetition, 0, time=now)]
+    for index, value in enumerate(result.get("boot_ms") or []):
+        records.append(key.record("instance_ms", count, "instances", value, "ms", repetition, index + 1,
+                                  instance=index, time=now))
+    return records
+
+
+def memory_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
+    """Server view (before, after, used) and per-instance PSS and cgroup memory, in MB."""
+    count = int(result["count"])
+    now = utc_timestamp()
+    records = [
+        key.record(quantity, count, "instances", result.get(quantity), "MB", repetition, seq, time=now)
+        for seq, quantity in enumerate(("server_used_mb", "available_before_mb", "available_after_mb"))
+    ]
+    seq = len(records)
+    for index, instance in enumerate(result.get("instances") or []):
+        for quantity, field in (("instance_pss_mb", "pss_mb"), ("instance_cgroup_mb", "cgroup_mb"),
+                                ("instance_hypervisor_mb", "hypervisor_mb")):
+            if instance.get(field) is not None:
+                records.append(key.record(quantity, count, "instances", instance[field], "MB", repetition, seq,
+                                          instance=index, time=now))
+                seq += 1
+    return records
+
+
+RESPONSE_QUANTITY = {"proxy": "rtt_proxy_us", "direct": "rtt_direct_us"}
+
+
+def response_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
+    """Every RTT sample of every path and size; lost samples kept with value null."""
+    now = utc_timestamp()
+    records = []
+    for entry in result.get("results") or []:
+        quantity = RESPONSE_QUANTITY.get(entry["path"], f"rtt_{entry['path']}_us")
+        for seq, value in enumerate(entry["rtt_us"]):
+            records.append(key.record(quantity, entry["size"], "B", value, "us", repetition, seq, time=now))
+    return records
+
+
+def watched_values(metric: str, result: Mapping[str, Any]) -> Sequence[float | None]:
+    """Values of one module run that the stopping rule accumulates for the point."""
+    if metric == "boot":
+        return [result.get("all_ms")]
+    if metric == "memory":
+        return [result.get("server_used_mb")]
+    if metric == "response":
+        entries = result.get("results") or []
+        return list(entries[0]["rtt_us"]) if entries else []
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+WATCHED_QUANTITY = {"boot": "all_ms", "memory": "server_used_mb", "response": "rtt_proxy_us"}

@@ -1,0 +1,83 @@
+"""Per-point summary statistics over a pandas Series of sample values (NaN/None = lost)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from vnflab.stopping import t_half_width
+
+#: Columns of :meth:`Summary.as_dict`, in order.
+SUMMARY_FIELDS: tuple[str, ...] = (
+    "n", "n_lost", "mean", "median", "stdev", "min", "max", "p95", "p99", "ci_low", "ci_high",
+)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Statistics of one point.
+
+    ``n`` counts every sample, lost ones included; ``n_lost`` the lost ones. All other fields are
+    over the ``n - n_lost`` values and are NaN when undefined (no values; ``stdev`` and the CI need
+    two). Percentiles use linear interpolation between order statistics (numpy's default, type 7).
+    The CI is the two-sided Student-t interval of the mean at ``confidence``.
+    """
+
+    n: int
+    n_lost: int
+    mean: float
+    median: float
+    stdev: float
+    min: float
+    max: float
+    p95: float
+    p99: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def n_ok(self) -> int:
+        return self.n - self.n_lost
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def valid_values(values: pd.Series) -> pd.Series:
+    """The values that arrived, as float64 (lost samples dropped)."""
+    return pd.to_numeric(values, errors="raise").astype("float64").dropna()
+
+
+def mean_ci(values: pd.Series, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided Student-t CI of the mean of the valid values; ``(nan, nan)`` with fewer than two."""
+    ok = valid_values(values)
+    if len(ok) < 2:
+        return (math.nan, math.nan)
+    mean = float(ok.mean())
+    half = t_half_width(float(ok.std(ddof=1)), len(ok), confidence)
+    return (mean - half, mean + half)
+
+
+def summarize(values: pd.Series, confidence: float = 0.95) -> Summary:
+    """Summary of one point's samples."""
+    ok = valid_values(values)
+    n = len(values)
+    if ok.empty:
+        nan = math.nan
+        return Summary(n, n, nan, nan, nan, nan, nan, nan, nan, nan, nan)
+    ci_low, ci_high = mean_ci(ok, confidence)
+    return Summary(
+        n=n,
+        n_lost=n - len(ok),
+        mean=float(ok.mean()),
+        median=float(ok.median()),
+        stdev=float(ok.std(ddof=1)) if len(ok) >= 2 else math.nan,
+        min=float(ok.min()),
+        max=float(ok.max()),
+        p95=float(ok.quantile(0.95)),
+        p99=float(ok.quantile(0.99)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+    )

@@ -1,0 +1,107 @@
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""Jinja filters of the vnflab lab: address plans and the servers a run measures."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Mapping, Sequence
+
+from ansible.errors import AnsibleFilterError
+
+LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
+PROXY_INDEX = 1
+HOST_INDEX = 2
+
+
+def lab_network(cidr: str, what: str = "network") -> ipaddress.IPv4Network:
+    """Parse a lab network and insist it lies in the RFC 2544 benchmarking range."""
+    try:
+        net = ipaddress.ip_network(str(cidr), strict=True)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{what}: {cidr!r} is not a network address: {exc}") from exc
+    if net.version != 4 or not net.subnet_of(LAB_RANGE):
+        raise AnsibleFilterError(f"{what}: {cidr} is outside the benchmarking range {LAB_RANGE}")
+    return net
+
+
+def vnflab_host_address(cidr: str, index: int, with_prefix: bool = False) -> str:
+    """The index-th address of a lab network ('198.18.11.0/24', 2 -> '198.18.11.2')."""
+    net = lab_network(cidr)
+    address = net.network_address + int(index)
+    if address not in net or address in (net.network_address, net.broadcast_address):
+        raise AnsibleFilterError(f"index {index} is not a host address of {net}")
+    return f"{address}/{net.prefixlen}" if with_prefix else str(address)
+
+
+def vnflab_path_addresses(path: Mapping[str, str]) -> dict[str, str]:
+    """Addresses on a platform's proxy path: Host A, the proxy's two sides, Host B (with and without prefix)."""
+    try:
+        a_side, b_side = path["a_side_cidr"], path["b_side_cidr"]
+    except (KeyError, TypeError) as exc:
+        raise AnsibleFilterError(f"vnflab_path needs a_side_cidr and b_side_cidr, got {path!r}") from exc
+    return {
+        "host_a": vnflab_host_address(a_side, HOST_INDEX),
+        "host_a_cidr": vnflab_host_address(a_side, HOST_INDEX, True),
+        "proxy_a": vnflab_host_address(a_side, PROXY_INDEX),
+        "proxy_a_cidr": vnflab_host_address(a_side, PROXY_INDEX, True),
+        "host_b": vnflab_host_address(b_side, HOST_INDEX),
+        "host_b_cidr": vnflab_host_address(b_side, HOST_INDEX, True),
+        "proxy_b": vnflab_host_address(b_side, PROXY_INDEX),
+        "proxy_b_cidr": vnflab_host_address(b_side, PROXY_INDEX, True),
+        "a_side_cidr": str(lab_network(a_side)),
+        "b_side_cidr": str(lab_network(b_side)),
+    }
+
+
+def vnflab_measured_servers(server_names: Sequence[str], hostvars: Mapping[str, Any],
+                            platforms: Sequence[str]) -> list[str]:
+    """Inventory names of the VNF servers whose platform is selected for this run, in platform order."""
+    by_platform: dict[str, str] = {}
+    for name in server_names:
+        platform = hostvars[name].get("vnflab_platform")
+        if platform in by_platform:
+            raise AnsibleFilterError(f"platform {platform!r} is served by both {by_platform[platform]} and {name}")
+        by_platform[str(platform)] = name
+    missing = [p for p in platforms if p not in by_platform]
+    if missing:
+        raise AnsibleFilterError(f"vnflab_platforms: no host in group vnf_servers serves {missing}")
+    return [by_platform[p] for p in platforms]
+
+
+def vnflab_network_vars(server_names: Sequence[str], hostvars: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every lab network a VNF server declares, as {host, variable, value} (value None when missing)."""
+    rows = []
+    for name in server_names:
+        path = hostvars[name].get("vnflab_path") or {}
+        for key in ("a_side_cidr", "b_side_cidr"):
+            rows.append({"host": name, "variable": f"vnflab_path.{key}", "value": path.get(key)})
+        rows.append({"host": name, "variable": "vnflab_instance_cidr", "value": hostvars[name].get("vnflab_instance_cidr")})
+    return rows
+
+
+def vnflab_in_lab_range(cidr_or_address: str) -> bool:
+    try:
+        net = ipaddress.ip_network(str(cidr_or_address), strict=False)
+    except ValueError:
+        return False
+    return net.version == 4 and net.subnet_of(LAB_RANGE)
+
+
+def vnflab_ifname(pattern: str, platform: str) -> str:
+    name = str(pattern).replace("{platform}", str(platform))
+    if not 1 <= len(name) <= 15:
+        raise AnsibleFilterError(f"interface name {name!r} (from {pattern!r}) must have 1 to 15 characters")
+    return name
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "vnflab_host_address": vnflab_host_address,
+            "vnflab_path_addresses": vnflab_path_addresses,
+            "vnflab_measured_servers": vnflab_measured_servers,
+            "vnflab_in_lab_range": vnflab_in_lab_range,
+            "vnflab_network_vars": vnflab_network_vars,
+            "vnflab_ifname": vnflab_ifname,
+        }

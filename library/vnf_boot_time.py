@@ -1,0 +1,207 @@
+#!/usr/bin/python
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""Ansible module: boot time of N VNF instances started together."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vnf_boot_time
+short_description: Measure the boot time of N VNF instances started at once
+description:
+  - Starts O(count) instances of a platform concurrently through the platform driver, then polls every
+    instance address with ICMP echo requests from this host until each answers.
+  - T0 of an instance is the moment its start command is issued (CLOCK_REALTIME, ns); T1 is the kernel
+    receive timestamp of the first ICMP echo reply from its address. The boot time of the instance is
+    T1 - T0; the time for all is the last T1 minus the first T0.
+  - Stops every instance afterwards, also when the measurement fails.
+  - Under the vnflab action plugin the point is repeated on the controller until the stopping rule in
+    O(repeat) holds, and every sample is appended to O(journal) on the controller as it arrives.
+version_added: "0.1.0"
+author: vnflab contributors
+options:
+  driver:
+    description:
+      - The platform driver specification published by the platform role as the fact C(vnflab_driver).
+      - See C(docs/design.md) for its keys.
+    type: dict
+    required: true
+  count:
+    description: Number of instances started together (1 to 1024).
+    type: int
+    required: true
+  timeout_s:
+    description: Seconds to wait for all instances to answer before the missing ones are recorded as lost.
+    type: float
+    default: 300
+  poll_interval_ms:
+    description:
+      - Interval between echo requests to one pending address, which bounds the resolution of T1.
+      - When O(count) pending addresses at this interval would exceed O(max_pps), the interval grows to
+        count / max_pps; the effective value is returned.
+    type: float
+    default: 1.0
+  max_pps:
+    description: Upper bound on echo requests per second sent by the prober.
+    type: int
+    default: 20000
+  max_parallel:
+    description: How many start commands run at once; all of them (O(count)) by default.
+    type: int
+  repeat:
+    description:
+      - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence)),
+        applied to the time for all instances. Ignored without the action plugin.
+    type: dict
+  journal:
+    description:
+      - Where the action plugin appends samples on the controller (C(path)) and the record fields it adds
+        (C(run_id), C(platform), C(label)). Ignored without the action plugin.
+    type: dict
+attributes:
+  check_mode:
+    support: partial
+    details: Validates the driver and parameters and starts nothing.
+  diff_mode:
+    support: none
+notes:
+  - Needs root (raw ICMP socket) on the host that runs it, normally the VNF server.
+  - Set C(net.ipv4.neigh.IFACE.retrans_time_ms) low (e.g. 10) on the interface toward the instances, or ARP
+    retries round boot times up to whole seconds; the platform roles do this.
+"""
+
+EXAMPLES = r"""
+- name: Boot time of 8 proxy containers
+  vnf_boot_time:
+    driver: "{{ vnflab_driver }}"
+    count: 8
+  register: boot
+
+- name: Show the time until all 8 answered
+  ansible.builtin.debug:
+    msg: "{{ boot.all_ms }} ms"
+"""
+
+RETURN = r"""
+count:
+  description: Number of instances started.
+  returned: always
+  type: int
+  sample: 8
+label:
+  description: Result label of the platform (engine/image (accelerator, real|stand-in)).
+  returned: always
+  type: str
+  sample: docker/debian-iptables (native, stand-in for CoreOS)
+all_ms:
+  description: Last T1 minus first T0 in milliseconds; null if some instance never answered.
+  returned: success
+  type: float
+  sample: 3104.2
+boot_ms:
+  description: T1 - T0 of every instance in milliseconds, in instance order; null for an instance that never answered.
+  returned: success
+  type: list
+  elements: float
+  sample: [402.1, 455.3]
+instances:
+  description: Per instance name, address, boot_ms and the start command's error (empty when it started).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "vnflab-docker-0", "address": "198.19.8.2", "boot_ms": 402.1, "start_error": ""}]
+poll_interval_ms:
+  description: Effective interval between echo requests to one pending address (the resolution of T1).
+  returned: success
+  type: float
+  sample: 1.0
+rx_timestamps:
+  description: Source of the T1 timestamps (kernel software receive timestamps, or the fallback used).
+  returned: success
+  type: str
+  sample: kernel-software
+stop_errors:
+  description: Errors reported while stopping the instances (empty when all stopped).
+  returned: success
+  type: list
+  elements: str
+  sample: []
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.vnflab.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver
+from ansible.module_utils.vnflab.moduledoc import CONTROLLER_OPTIONS, check_count
+
+NS_PER_MS = 1e6
+
+
+def boot_times_ms(start_ns: list[int], reply_ns: list[int | None]) -> tuple[list[float | None], float | None]:
+    """Per-instance T1 - T0 and last T1 - first T0, in ms (None where no reply came)."""
+    per_instance = [None if t1 is None else (t1 - t0) / NS_PER_MS for t0, t1 in zip(start_ns, reply_ns)]
+    if not start_ns or any(t1 is None for t1 in reply_ns):
+        return per_instance, None
+    return per_instance, (max(t1 for t1 in reply_ns if t1 is not None) - min(start_ns)) / NS_PER_MS
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    driver = PlatformDriver(params["driver"])
+    instances = driver.instances(params["count"])
+    result: dict = {"changed": False, "count": len(instances), "label": driver.label}
+    if module.check_mode:
+        result["msg"] = "check mode: parameters valid, nothing started"
+        return result
+    pool = driver.start(instances, params["max_parallel"])
+    try:
+        probe = wait_first_replies(
+            [inst.address for inst in instances], deadline_s=params["timeout_s"],
+            poll_interval_s=params["poll_interval_ms"] / 1000.0, max_pps=params["max_pps"])
+        driver.wait_started(pool)
+    finally:
+        pool.shutdown(wait=True)
+        stop_errors = driver.stop(instances)
+    failed_starts = [inst for inst in instances if inst.start_error]
+    if failed_starts:
+        module.fail_json(msg=f"{len(failed_starts)} of {len(instances)} instances failed to start: "
+                             f"{failed_starts[0].name}: {failed_starts[0].start_error}",
+                         stop_errors=stop_errors, **result)
+    per_instance, all_ms = boot_times_ms([inst.start_ns for inst in instances],
+                                         [probe.first_reply_ns.get(inst.address) for inst in instances])
+    result.update(
+        all_ms=all_ms,
+        boot_ms=per_instance,
+        instances=[{"name": inst.name, "address": inst.address, "boot_ms": ms, "start_error": inst.start_error}
+                   for inst, ms in zip(instances, per_instance)],
+        poll_interval_ms=probe.poll_interval_s * 1000.0,
+        rx_timestamps=probe.rx_source,
+        stop_errors=stop_errors,
+    )
+    return result
+
+
+def main() -> None:
+    argument_spec = dict(
+        driver=dict(type="dict", required=True),
+        count=dict(type="int", required=True),
+        timeout_s=dict(type="float", default=300.0),
+        poll_interval_ms=dict(type="float", default=1.0),
+        max_pps=dict(type="int", default=20000),
+        max_parallel=dict(type="int"),
+        **CONTROLLER_OPTIONS,
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    problem = check_count(module.params["count"])
+    if problem:
+        module.fail_json(msg=f"count: {problem}")
+    try:
+        module.exit_json(**run(module))
+    except DriverError as exc:
+        module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()

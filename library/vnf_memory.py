@@ -1,0 +1,184 @@
+#!/usr/bin/python
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""Ansible module: VNF-server memory before and after N instances."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vnf_memory
+short_description: Measure VNF-server memory consumed by N VNF instances
+description:
+  - Reads the memory available on the VNF server, starts O(count) instances through the platform driver,
+    waits until every instance answers ICMP echo and for O(settle_s) more, reads the available memory again
+    and the memory of each instance, then stops the instances.
+  - Server view: C(MemAvailable) of C(/proc/meminfo) before minus after, unless the driver names its own
+    command (a Xen driver reads the hypervisor's free memory).
+  - Instance view: proportional set size (PSS, C(/proc/PID/smaps_rollup)) of the instance's processes, the
+    instance's own memory cgroup usage where it has one (containers), and the hypervisor's figure where the
+    driver names one.
+  - Under the vnflab action plugin the point is repeated and journaled on the controller (see O(repeat)).
+version_added: "0.1.0"
+author: vnflab contributors
+options:
+  driver:
+    description: The platform driver specification (the fact C(vnflab_driver) of the platform role).
+    type: dict
+    required: true
+  count:
+    description: Number of instances (1 to 1024).
+    type: int
+    required: true
+  settle_s:
+    description: Seconds to wait after the last instance answered before reading memory.
+    type: float
+    default: 2.0
+  timeout_s:
+    description: Seconds to wait for all instances to answer.
+    type: float
+    default: 300
+  max_parallel:
+    description: How many start commands run at once; all of them by default.
+    type: int
+  repeat:
+    description: Stopping rule for the action plugin, applied to the server's used memory. Ignored without it.
+    type: dict
+  journal:
+    description: Controller journal settings for the action plugin. Ignored without it.
+    type: dict
+attributes:
+  check_mode:
+    support: partial
+    details: Validates the driver and parameters and starts nothing.
+  diff_mode:
+    support: none
+notes:
+  - Needs root on the VNF server (raw ICMP socket, other processes' smaps_rollup).
+  - Memory figures are in MB of 2**20 bytes.
+"""
+
+EXAMPLES = r"""
+- name: Memory of 16 proxy containers
+  vnf_memory:
+    driver: "{{ vnflab_driver }}"
+    count: 16
+  register: mem
+
+- name: Show what the server lost
+  ansible.builtin.debug:
+    msg: "{{ mem.server_used_mb }} MB for 16 instances"
+"""
+
+RETURN = r"""
+count:
+  description: Number of instances started.
+  returned: always
+  type: int
+  sample: 16
+label:
+  description: Result label of the platform.
+  returned: always
+  type: str
+  sample: docker/debian-iptables (native, stand-in for CoreOS)
+available_before_mb:
+  description: Memory available on the server before the instances started, in MB.
+  returned: success
+  type: float
+  sample: 23011.4
+available_after_mb:
+  description: Memory available on the server with the instances running, in MB.
+  returned: success
+  type: float
+  sample: 22940.1
+server_used_mb:
+  description: available_before_mb minus available_after_mb.
+  returned: success
+  type: float
+  sample: 71.3
+answered:
+  description: How many instances answered ICMP echo before the memory was read.
+  returned: success
+  type: int
+  sample: 16
+instances:
+  description: Per instance name, pss_mb, cgroup_mb and hypervisor_mb (null where the platform has no such figure).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "vnflab-docker-0", "pss_mb": 2.6, "cgroup_mb": 0.4, "hypervisor_mb": null}]
+stop_errors:
+  description: Errors reported while stopping the instances.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+"""
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.vnflab.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, server_available_mb
+from ansible.module_utils.vnflab.moduledoc import CONTROLLER_OPTIONS, check_count
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    driver = PlatformDriver(params["driver"])
+    instances = driver.instances(params["count"])
+    result: dict = {"changed": False, "count": len(instances), "label": driver.label}
+    if module.check_mode:
+        result["msg"] = "check mode: parameters valid, nothing started"
+        return result
+    before = server_available_mb(params["driver"])
+    pool = driver.start(instances, params["max_parallel"])
+    try:
+        probe = wait_first_replies(
+            [inst.address for inst in instances], deadline_s=params["timeout_s"],
+            poll_interval_s=0.01, max_pps=5000)
+        driver.wait_started(pool)
+        failed_starts = [inst for inst in instances if inst.start_error]
+        if failed_starts:
+            raise DriverError(f"{len(failed_starts)} of {len(instances)} instances failed to start: "
+                              f"{failed_starts[0].name}: {failed_starts[0].start_error}")
+        time.sleep(params["settle_s"])
+        after = server_available_mb(params["driver"])
+        weights = [driver.memory(inst) for inst in instances]
+    finally:
+        pool.shutdown(wait=True)
+        stop_errors = driver.stop(instances)
+    result.update(
+        available_before_mb=before,
+        available_after_mb=after,
+        server_used_mb=before - after,
+        answered=sum(1 for inst in instances if probe.first_reply_ns.get(inst.address) is not None),
+        instances=[{"name": w.name, "pss_mb": w.pss_mb, "cgroup_mb": w.cgroup_mb, "hypervisor_mb": w.hypervisor_mb}
+                   for w in weights],
+        stop_errors=stop_errors,
+    )
+    return result
+
+
+def main() -> None:
+    argument_spec = dict(
+        driver=dict(type="dict", required=True),
+        count=dict(type="int", required=True),
+        settle_s=dict(type="float", default=2.0),
+        timeout_s=dict(type="float", default=300.0),
+        max_parallel=dict(type="int"),
+        **CONTROLLER_OPTIONS,
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    problem = check_count(module.params["count"])
+    if problem:
+        module.fail_json(msg=f"count: {problem}")
+    try:
+        module.exit_json(**run(module))
+    except DriverError as exc:
+        module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""vnflab measuring core: packets, kernel timestamps and probes (Python standard library only)."""

@@ -1,0 +1,165 @@
+"""Boot probe: when does each address answer its first ICMP echo request?
+
+One raw ICMP socket sends echo requests round-robin to every address that has not answered yet
+and records the kernel RX timestamp (CLOCK_REALTIME ns) of each address's first echo reply.
+Addresses that do not exist yet make sends fail (EHOSTUNREACH, ENOBUFS, ...): ignored, counted.
+Tip: set net.ipv4.neigh.<if>.retrans_time_ms low (e.g. 10) on the prober's interface, or ARP
+retries every second round boot times up to whole seconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import math
+import random
+import select
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ansible.module_utils.vnflab.echo_probe import (
+    TRANSIENT_SEND_ERRNOS,
+    check_number,
+    open_icmp_socket,
+    validate_ipv4,
+)
+from ansible.module_utils.vnflab.packets import build_echo_request, check_int, parse_echo_reply
+from ansible.module_utils.vnflab.timestamps import enable_timestamps, realtime_ns, recv_timestamped
+
+BOOT_PAYLOAD_BYTES = 56  # like ping's default
+_RECV_BUFSIZE = 65536
+
+
+@dataclass
+class BootProbeResult:
+    """First echo reply per address: kernel RX timestamp in CLOCK_REALTIME ns, None = none by deadline."""
+
+    first_reply_ns: dict[str, int | None]
+    poll_interval_s: float  # effective interval between two requests to one address (at the start)
+    requested_poll_interval_s: float
+    max_pps: int
+    started_ns: int  # CLOCK_REALTIME when polling started
+    deadline_ns: int  # CLOCK_REALTIME deadline; later replies are not counted
+    rx_source: str
+    requests_sent: int = 0
+    send_errors: dict[str, int] = field(default_factory=dict)  # errno name -> count
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "first_reply_ns": dict(self.first_reply_ns),
+            "poll_interval_s": self.poll_interval_s,
+            "requested_poll_interval_s": self.requested_poll_interval_s,
+            "max_pps": self.max_pps,
+            "started_ns": self.started_ns,
+            "deadline_ns": self.deadline_ns,
+            "rx_source": self.rx_source,
+            "requests_sent": self.requests_sent,
+            "send_errors": dict(self.send_errors),
+        }
+
+
+def effective_poll_interval(pending: int, poll_interval_s: float, max_pps: int) -> float:
+    """Interval between requests to one address: poll_interval_s unless max_pps forces pending/max_pps."""
+    if pending <= 0:
+        return poll_interval_s
+    return max(poll_interval_s, pending / max_pps)
+
+
+def _validate(addresses: Sequence[str], deadline_s: float, poll_interval_s: float, max_pps: int) -> list[str]:
+    if isinstance(addresses, (str, bytes)) or not isinstance(addresses, Sequence):
+        raise TypeError("addresses must be a list of IPv4 addresses")
+    check_number("deadline_s", deadline_s, 0.0, allow_equal=False)
+    check_number("poll_interval_s", poll_interval_s, 0.0, allow_equal=False)
+    check_int("max_pps", max_pps, 1, 10**7)
+    unique: list[str] = []
+    for address in addresses:
+        validate_ipv4(address)
+        if address not in unique:
+            unique.append(address)
+    return unique
+
+
+def wait_first_replies(
+    addresses: Sequence[str],
+    deadline_s: float,
+    poll_interval_s: float = 0.01,
+    max_pps: int = 1000,
+    bind_address: str | None = None,
+) -> BootProbeResult:
+    """Poll addresses until each answered once or deadline_s (seconds from now) passed."""
+    unique = _validate(addresses, deadline_s, poll_interval_s, max_pps)
+    first: dict[str, int | None] = {address: None for address in unique}
+    started_ns = realtime_ns()
+    deadline_ns = started_ns + int(deadline_s * 1e9)
+    result = BootProbeResult(
+        first_reply_ns=first,
+        poll_interval_s=effective_poll_interval(len(unique), poll_interval_s, max_pps),
+        requested_poll_interval_s=float(poll_interval_s),
+        max_pps=max_pps,
+        started_ns=started_ns,
+        deadline_ns=deadline_ns,
+        rx_source="",
+    )
+    sock = open_icmp_socket(bind_address)
+    try:
+        sources = enable_timestamps(sock, tx=False)
+        result.rx_source = sources.rx
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        ident = random.randrange(1, 0x10000)
+        seq = 0
+        pending: collections.deque[str] = collections.deque(unique)
+        start = time.monotonic()
+        end = start + deadline_s
+        next_send = start
+
+        def receive() -> None:
+            while True:
+                try:
+                    datagram = recv_timestamped(sock, _RECV_BUFSIZE, sources.rx)
+                except OSError:
+                    return
+                if datagram is None:
+                    return
+                reply = parse_echo_reply(datagram.data)
+                if reply is None or reply.ident != ident or reply.source not in first:
+                    continue
+                if first[reply.source] is None and datagram.rx_ns <= deadline_ns:
+                    first[reply.source] = datagram.rx_ns
+                    pending.remove(reply.source)
+
+        while pending:
+            now = time.monotonic()
+            if now >= end:
+                break
+            while pending and now >= next_send:
+                address = pending[0]
+                pending.rotate(-1)
+                request = build_echo_request(ident, seq & 0xFFFF, BOOT_PAYLOAD_BYTES)
+                seq += 1
+                try:
+                    sock.sendto(request, (address, 0))
+                except OSError as exc:
+                    if exc.errno not in TRANSIENT_SEND_ERRNOS:
+                        raise
+                    name = errno_name(exc.errno)
+                    result.send_errors[name] = result.send_errors.get(name, 0) + 1
+                else:
+                    result.requests_sent += 1
+                spacing = effective_poll_interval(len(pending), poll_interval_s, max_pps) / max(
+                    1, len(pending)
+                )
+                next_send = max(next_send + spacing, now - spacing)
+            wait_s = min(next_send, end) - time.monotonic()
+            if poller.poll(max(0, math.ceil(wait_s * 1000))):
+                receive()
+        receive()  # replies already queued when the deadline passed (timestamps are checked)
+    finally:
+        sock.close()
+    return result
+
+
+def errno_name(number: int | None) -> str:
+    """Symbolic name of an errno value (e.g. "EHOSTUNREACH")."""
+    return errno.errorcode.get(number or 0, str(number))

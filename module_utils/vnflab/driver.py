@@ -1,0 +1,213 @@
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""The platform driver: start N VNF instances concurrently, know their addresses, stop them, weigh them.
+
+Ansible ships only statically imported module_utils to a lab host, so a platform's driver is a
+*specification* (a dict its role publishes as the fact ``vnflab_driver``) run by this one engine.
+Command templates are argv lists; ``${name}``, ``${index}``, ``${address}``, ``${prefix_len}``,
+``${gateway}`` and ``${mac}`` are replaced per instance (``string.Template`` syntax, so Go or Jinja
+braces in commands are left alone).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any, Callable, Mapping, Sequence
+
+from ansible.module_utils.vnflab import meminfo
+
+REQUIRED_KEYS = ("name", "label", "instance_prefix", "network", "start", "stop")
+COMMAND_KEYS = ("start", "stop", "pid", "memory_kib")
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+class DriverError(Exception):
+    """A platform command failed or the driver specification is invalid."""
+
+
+@dataclass
+class Instance:
+    index: int
+    name: str
+    address: str
+    mac: str
+    start_ns: int = 0
+    started_ns: int = 0
+    start_error: str = ""
+
+
+@dataclass
+class InstanceMemory:
+    name: str
+    pss_mb: float | None = None
+    cgroup_mb: float | None = None
+    hypervisor_mb: float | None = None
+    pids: list[int] = field(default_factory=list)
+
+
+def validate_spec(spec: Mapping[str, Any]) -> list[str]:
+    """Return the problems of a driver specification (empty list when valid)."""
+    problems = [f"missing key '{key}'" for key in REQUIRED_KEYS if key not in spec]
+    for key in COMMAND_KEYS:
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, list) or not value or
+                                  not all(isinstance(arg, (str, int)) for arg in value)):
+            problems.append(f"'{key}' must be a non-empty list of strings (an argv template)")
+    network = spec.get("network")
+    if network is not None:
+        try:
+            net = ipaddress.ip_network(str(network.get("cidr")), strict=True)
+        except (AttributeError, ValueError) as exc:
+            problems.append(f"'network.cidr' is not a network: {exc}")
+        else:
+            if not net.subnet_of(ipaddress.ip_network("198.18.0.0/15")):
+                problems.append(f"'network.cidr' {net} is outside the benchmarking range 198.18.0.0/15")
+    return problems
+
+
+def instance_mac(address: str) -> str:
+    """A locally administered unicast MAC derived from the instance's IPv4 address."""
+    octets = ipaddress.IPv4Address(address).packed
+    return "02:00:" + ":".join(f"{byte:02x}" for byte in octets)
+
+
+class PlatformDriver:
+    """Runs one platform's driver specification."""
+
+    def __init__(self, spec: Mapping[str, Any], runner: Runner = subprocess.run,
+                 command_timeout_s: float = 600.0) -> None:
+        problems = validate_spec(spec)
+        if problems:
+            raise DriverError("invalid driver specification: " + "; ".join(problems))
+        self.spec = spec
+        self._run = runner
+        self._timeout = command_timeout_s
+        network = spec["network"]
+        self._net = ipaddress.ip_network(str(network["cidr"]))
+        self._first_host = int(network.get("first_host", 2))
+        gateway = network.get("gateway") or str(self._net.network_address + 1)
+        self.gateway = str(gateway)
+
+    @property
+    def name(self) -> str:
+        return str(self.spec["name"])
+
+    @property
+    def label(self) -> str:
+        return str(self.spec["label"])
+
+    @property
+    def capacity(self) -> int:
+        """How many instance addresses the instance network holds."""
+        return self._net.num_addresses - 1 - self._first_host
+
+    def instances(self, count: int) -> list[Instance]:
+        if count < 1:
+            raise DriverError("count must be at least 1")
+        if count > self.capacity:
+            raise DriverError(f"count {count} exceeds the {self.capacity} addresses of {self._net}")
+        result = []
+        for index in range(count):
+            address = str(self._net.network_address + self._first_host + index)
+            name = f"{self.spec['instance_prefix']}{index}"
+            result.append(Instance(index=index, name=name, address=address, mac=instance_mac(address)))
+        return result
+
+    def render(self, key: str, instance: Instance) -> list[str]:
+        fields = {
+            "name": instance.name, "index": str(instance.index), "address": instance.address,
+            "prefix_len": str(self._net.prefixlen), "gateway": self.gateway, "mac": instance.mac,
+        }
+        return [Template(str(arg)).safe_substitute(fields) for arg in self.spec[key]]
+
+    def _command(self, key: str, instance: Instance) -> subprocess.CompletedProcess[str]:
+        argv = self.render(key, instance)
+        try:
+            return self._run(argv, capture_output=True, text=True, timeout=self._timeout, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return subprocess.CompletedProcess(argv, 127, "", str(exc))
+
+    def _start_one(self, instance: Instance) -> Instance:
+        instance.start_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        done = self._command("start", instance)
+        instance.started_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        if done.returncode != 0:
+            instance.start_error = (done.stderr or done.stdout or f"exit {done.returncode}").strip()
+        return instance
+
+    def start(self, instances: Sequence[Instance], max_parallel: int | None = None) -> ThreadPoolExecutor:
+        """Issue every start command concurrently and return at once; call ``wait_started`` later.
+
+        Each instance records ``start_ns`` (CLOCK_REALTIME) just before its start command runs.
+        """
+        workers = max(1, min(len(instances), max_parallel or int(self.spec.get("max_parallel", 0)) or len(instances)))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vnflab-start")
+        for instance in instances:
+            pool.submit(self._start_one, instance)
+        return pool
+
+    @staticmethod
+    def wait_started(pool: ThreadPoolExecutor) -> None:
+        pool.shutdown(wait=True)
+
+    def stop(self, instances: Sequence[Instance]) -> list[str]:
+        """Stop every instance concurrently; return the error messages (empty when all stopped)."""
+        if not instances:
+            return []
+        with ThreadPoolExecutor(max_workers=min(len(instances), 32), thread_name_prefix="vnflab-stop") as pool:
+            results = list(pool.map(lambda inst: (inst, self._command("stop", inst)), instances))
+        return [f"{inst.name}: {(done.stderr or done.stdout).strip()}" for inst, done in results
+                if done.returncode != 0]
+
+    def main_pid(self, instance: Instance) -> int | None:
+        if "pid" not in self.spec:
+            return None
+        done = self._command("pid", instance)
+        text = done.stdout.strip()
+        if done.returncode != 0 or not text.isdigit() or int(text) <= 0:
+            return None
+        return int(text)
+
+    def memory(self, instance: Instance) -> InstanceMemory:
+        """PSS of the instance's processes, its cgroup's usage and the hypervisor's view, in MB."""
+        result = InstanceMemory(name=instance.name)
+        pid = self.main_pid(instance)
+        if pid is not None:
+            pids = [pid]
+            if self.spec.get("own_cgroup"):
+                cgroup = meminfo.process_memory_cgroup(pid)
+                if cgroup is not None:
+                    version, path = cgroup
+                    result.cgroup_mb = meminfo.read_int_file(
+                        meminfo.cgroup_memory_file(version, path)) / 2**20
+                    pids = meminfo.read_pids(meminfo.cgroup_procs_file(version, path)) or pids
+            result.pids = pids
+            result.pss_mb = sum(meminfo.process_pss_kib(p) for p in pids) / meminfo.KIB_PER_MB
+        if "memory_kib" in self.spec:
+            done = self._command("memory_kib", instance)
+            text = done.stdout.strip()
+            if done.returncode == 0 and text.replace(".", "", 1).isdigit():
+                result.hypervisor_mb = float(text) / meminfo.KIB_PER_MB
+        return result
+
+
+def server_available_mb(spec: Mapping[str, Any], runner: Runner = subprocess.run) -> float:
+    """Memory still available to new instances on the VNF server, in MB.
+
+    MemAvailable of the server's kernel by default; a driver whose instances do not draw from
+    that kernel (Xen domUs draw from the hypervisor) names an argv printing the MB instead.
+    """
+    argv = spec.get("server_available_mb")
+    if not argv:
+        return meminfo.mem_available_mb()
+    done = runner([str(arg) for arg in argv], capture_output=True, text=True, timeout=60, check=False)
+    try:
+        return float(done.stdout.strip())
+    except ValueError as exc:
+        raise DriverError(f"server_available_mb printed {done.stdout.strip()!r}: {done.stderr.strip()}") from exc

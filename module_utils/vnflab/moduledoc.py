@@ -1,0 +1,30 @@
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""Argument-spec pieces shared by the vnflab probe modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_INSTANCES = 1024
+MAX_PAYLOAD = 65507
+
+# Options read by the controller-side action plugin (repetition and journaling); a module run
+# without the action plugin accepts and ignores them.
+CONTROLLER_OPTIONS: dict[str, dict[str, Any]] = {
+    "repeat": {"type": "dict", "required": False},
+    "journal": {"type": "dict", "required": False},
+}
+
+
+def check_count(count: int) -> str | None:
+    if not 1 <= count <= MAX_INSTANCES:
+        return f"count must be between 1 and {MAX_INSTANCES}, got {count}"
+    return None
+
+
+def check_sizes(sizes: list[int]) -> str | None:
+    bad = [size for size in sizes if not 1 <= size <= MAX_PAYLOAD]
+    if bad:
+        return f"sizes must be between 1 and {MAX_PAYLOAD} bytes, got {bad}"
+    return None

@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Run one vnflab probe call and print its result as JSON (used inside a network namespace).
+
+Usage: probe_runner.py '<json job>'
+  {"call": "measure", "mode": "icmp"|"udp", "udp_port": 7007, "targets": {...}, "payload_bytes": N,
+   "samples": N, "warmup": N, "interval_s": S, "timeout_s": S}
+  {"call": "boot", "addresses": [...], "deadline_s": S, "poll_interval_s": S, "max_pps": N}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from conftest import install_module_utils_path  # noqa: E402  (tests/conftest.py, stdlib only)
+
+install_module_utils_path()
+
+from ansible.module_utils.vnflab.boot_prober import wait_first_replies  # noqa: E402
+from ansible.module_utils.vnflab.echo_probe import EchoProber  # noqa: E402
+
+
+def main() -> int:
+    job = json.loads(sys.argv[1])
+    if job["call"] == "measure":
+        with EchoProber(job["mode"], udp_port=job.get("udp_port", 7007)) as prober:
+            result = prober.measure(
+                job["targets"],
+                job["payload_bytes"],
+                job["samples"],
+                job["warmup"],
+                job["interval_s"],
+                job["timeout_s"],
+            )
+        print(json.dumps(result.as_dict()))
+    elif job["call"] == "boot":
+        boot = wait_first_replies(
+            job["addresses"], job["deadline_s"], job["poll_interval_s"], job["max_pps"]
+        )
+        print(json.dumps(boot.as_dict()))
+    else:
+        raise SystemExit(f"unknown call {job['call']!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -61,7 +61,7 @@ class Connection(LocalConnection):
             raise AnsibleConnectionFailure(f"invalid network namespace name: {name!r}")
         return name
 
-    def _connect(self) -> "Connection":
+    def _connect(self) -> Connection:
         name = self._netns_name()
         if not os.path.exists(os.path.join(NETNS_RUN_DIR, name)):
             raise AnsibleConnectionFailure(

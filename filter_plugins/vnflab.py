@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
@@ -76,7 +77,8 @@ def vnflab_network_vars(server_names: Sequence[str], hostvars: Mapping[str, Any]
         path = hostvars[name].get("vnflab_path") or {}
         for key in ("a_side_cidr", "b_side_cidr"):
             rows.append({"host": name, "variable": f"vnflab_path.{key}", "value": path.get(key)})
-        rows.append({"host": name, "variable": "vnflab_instance_cidr", "value": hostvars[name].get("vnflab_instance_cidr")})
+        instance_cidr = hostvars[name].get("vnflab_instance_cidr")
+        rows.append({"host": name, "variable": "vnflab_instance_cidr", "value": instance_cidr})
     return rows
 
 

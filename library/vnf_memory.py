@@ -13,9 +13,9 @@ description:
   - Reads the memory available on the VNF server, starts O(count) instances through the platform driver,
     waits until every instance answers ICMP echo and for O(settle_s) more, reads the available memory again
     and the memory of each instance, then stops the instances.
-  - Server view: C(MemAvailable) of C(/proc/meminfo) before minus after, unless the driver names its own
+  - The server's view is C(MemAvailable) of C(/proc/meminfo) before minus after, unless the driver names its own
     command (a Xen driver reads the hypervisor's free memory).
-  - Instance view: proportional set size (PSS, C(/proc/PID/smaps_rollup)) of the instance's processes, the
+  - The instance's view is the proportional set size (PSS, C(/proc/PID/smaps_rollup)) of the instance's processes, the
     instance's own memory cgroup usage where it has one (containers), and the hypervisor's figure where the
     driver names one.
   - Under the vnflab action plugin the point is repeated and journaled on the controller (see O(repeat)).
@@ -34,6 +34,12 @@ options:
     description: Seconds to wait after the last instance answered before reading memory.
     type: float
     default: 2.0
+  reads:
+    description:
+      - The server's available memory is read this many times, 0.1 s apart, before and after the instances
+        start; the median of each set counts.
+    type: int
+    default: 5
   timeout_s:
     description: Seconds to wait for all instances to answer.
     type: float
@@ -115,6 +121,7 @@ stop_errors:
   sample: []
 """
 
+import statistics
 import time
 import traceback
 
@@ -122,6 +129,16 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
 from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, server_available_mb
 from ansible.module_utils.vnflab.moduledoc import CONTROLLER_OPTIONS, check_count
+
+
+def settled_available_mb(spec: dict, reads: int, spacing_s: float = 0.1) -> float:
+    """Median of several reads of the server's available memory, 0.1 s apart (damps transient allocations)."""
+    values = []
+    for index in range(reads):
+        if index:
+            time.sleep(spacing_s)
+        values.append(server_available_mb(spec))
+    return statistics.median(values)
 
 
 def run(module: AnsibleModule) -> dict:
@@ -132,7 +149,7 @@ def run(module: AnsibleModule) -> dict:
     if module.check_mode:
         result["msg"] = "check mode: parameters valid, nothing started"
         return result
-    before = server_available_mb(params["driver"])
+    before = settled_available_mb(params["driver"], params["reads"])
     pool = driver.start(instances, params["max_parallel"])
     try:
         probe = wait_first_replies(
@@ -144,7 +161,7 @@ def run(module: AnsibleModule) -> dict:
             raise DriverError(f"{len(failed_starts)} of {len(instances)} instances failed to start: "
                               f"{failed_starts[0].name}: {failed_starts[0].start_error}")
         time.sleep(params["settle_s"])
-        after = server_available_mb(params["driver"])
+        after = settled_available_mb(params["driver"], params["reads"])
         weights = [driver.memory(inst) for inst in instances]
     finally:
         pool.shutdown(wait=True)
@@ -166,6 +183,7 @@ def main() -> None:
         driver=dict(type="dict", required=True),
         count=dict(type="int", required=True),
         settle_s=dict(type="float", default=2.0),
+        reads=dict(type="int", default=5),
         timeout_s=dict(type="float", default=300.0),
         max_parallel=dict(type="int"),
         **CONTROLLER_OPTIONS,

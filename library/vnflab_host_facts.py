@@ -42,10 +42,16 @@ ansible_facts:
   type: dict
   contains:
     vnflab_host:
-      description: Kernel, cpu_model, cpu_count, mem_total_mb, ksm_run, thp_enabled, thp_defrag, kvm_device, python, os and tools (name -> version or null).
+      description:
+        - Kernel, cpu_model, cpu_count, mem_total_mb, ksm_run, thp_enabled, thp_defrag, kvm_device, python, os
+        - and tools (name -> version or null).
       type: dict
       returned: always
-      sample: {"kernel": "6.1.0-28-amd64", "cpu_model": "AMD EPYC", "cpu_count": 2, "tools": {"docker_server": "20.10.24+dfsg1"}}
+      sample:
+        kernel: 6.1.0-28-amd64
+        cpu_model: AMD EPYC
+        cpu_count: 2
+        tools: {docker_server: 20.10.24+dfsg1}
 """
 
 from ansible.module_utils.basic import AnsibleModule

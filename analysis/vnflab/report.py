@@ -26,21 +26,28 @@ from vnflab.tables import figure2_markdown, summary_markdown, summary_table, wri
 #: Draft definitions (to be refined against the probes in module_utils/vnflab).
 METRIC_DEFINITIONS = """\
 - **Boot time** (`metric=boot`, x = N instances started concurrently, unit ms; paper Fig. 2(a)).
-  T0 = the measuring host's monotonic clock just before the first of the N start commands is issued
-  (all N are started concurrently). T1(i) = arrival of the first reply of instance i to the probe
-  (ICMP echo, repeated until it answers). `instance_ms` = T1(i) - T0 for each instance i;
-  `all_ms` = max over i of T1(i) - T0, the time until all N instances answered.
-- **Response time** (`metric=response`, x = payload bytes of the request, unit µs; paper Fig. 2(b)).
-  T0 = transmit time of a request on host A, T1 = receive time of its reply on host A.
+  The N start commands are issued at once from a thread pool on the VNF server (`docker run`, `xl create`, ...).
+  T0(i) = CLOCK_REALTIME on the VNF server just before the start command of instance i is issued.
+  T1(i) = kernel receive timestamp (SO_TIMESTAMPING, software) of the first ICMP echo reply from
+  instance i's address; every address that has not answered yet is polled at the returned poll interval
+  (1 ms unless the request-rate cap stretches it), with 10 ms ARP retries on the prober's interface.
+  `instance_ms` = T1(i) - T0(i); `all_ms` = max T1 - min T0, the time until all N instances answer.
+  An instance that never answers within the timeout is a lost sample (and its `all_ms` too).
+- **Response time** (`metric=response`, x = ICMP or UDP payload bytes of the request, unit µs; paper Fig. 2(b)).
+  T0 = kernel software transmit timestamp of the request on Host A (its first fragment), T1 = kernel software
+  receive timestamp of the (reassembled) reply on Host A. One request is in flight at a time, 2 ms apart;
+  warm-up requests (ARP, connection tracking) are sent first and discarded.
   `rtt_proxy_us` = T1 - T0 on the path A -> proxy VNF -> B -> proxy VNF -> A (paper Algorithm 1);
-  `rtt_direct_us` = T1 - T0 on the path A -> B -> A without the VNF, the floor the proxy adds to.
-  `mode` is the probe: `icmp` (echo request/reply) or `udp` (datagram echoed by B).
+  `rtt_direct_us` = T1 - T0 on the direct A -> B -> A link without the VNF, measured in turn with the
+  proxied path, the floor the proxy adds to.
+  `mode` is the probe: `icmp` (echo request/reply) or `udp` (datagram echoed by B's echo service).
   A request without a reply within the probe timeout is a lost sample.
 - **VNF-server memory** (`metric=memory`, x = N instances running, unit MB = 2^20 bytes; Fig. 2(c)).
   `available_before_mb` = MemAvailable (/proc/meminfo) of the VNF server before the N instances start;
-  `available_after_mb` = MemAvailable after all N answered; `server_used_mb` = before - after.
-  `instance_pss_mb` = PSS of an instance's processes; `instance_cgroup_mb` = the memory charged to the
-  instance's own cgroup (only where the platform gives each instance one).
+  `available_after_mb` = MemAvailable after all N answered ICMP echo and a settle time;
+  `server_used_mb` = before - after (engine and hypervisor overhead included).
+  `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
+  to the instance's own cgroup (only where the platform gives each instance one).
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI = two-sided Student-t 95% interval of the mean;
   percentiles interpolate linearly between order statistics. Points repeat until the stopping rule of

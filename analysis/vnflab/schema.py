@@ -30,6 +30,7 @@ QUANTITY_UNITS: dict[tuple[str, str], str] = {
     ("memory", "server_used_mb"): "MB",
     ("memory", "instance_pss_mb"): "MB",
     ("memory", "instance_cgroup_mb"): "MB",
+    ("memory", "instance_hypervisor_mb"): "MB",
     ("memory", "available_before_mb"): "MB",
     ("memory", "available_after_mb"): "MB",
 }

@@ -162,8 +162,8 @@ class PlatformDriver:
             return []
         with ThreadPoolExecutor(max_workers=min(len(instances), 32), thread_name_prefix="vnflab-stop") as pool:
             results = list(pool.map(lambda inst: (inst, self._command("stop", inst)), instances))
-        return [f"{inst.name}: {(done.stderr or done.stdout).strip()}" for inst, done in results
-                if done.returncode != 0]
+        return [f"{inst.name}: {(done.stderr or done.stdout or f'exit {done.returncode}').strip()}"
+                for inst, done in results if done.returncode != 0]
 
     def main_pid(self, instance: Instance) -> int | None:
         if "pid" not in self.spec:

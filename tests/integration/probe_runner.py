@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest import install_module_utils_path  # noqa: E402  (tests/conftest.py, stdlib only)
+from conftest import install_module_utils_path  # tests/conftest.py (stdlib only)
 
 install_module_utils_path()
 
-from ansible.module_utils.vnflab.boot_prober import wait_first_replies  # noqa: E402
-from ansible.module_utils.vnflab.echo_probe import EchoProber  # noqa: E402
+from ansible.module_utils.vnflab.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab.echo_probe import EchoProber
 
 
 def main() -> int:
@@ -36,9 +36,7 @@ def main() -> int:
             )
         print(json.dumps(result.as_dict()))
     elif job["call"] == "boot":
-        boot = wait_first_replies(
-            job["addresses"], job["deadline_s"], job["poll_interval_s"], job["max_pps"]
-        )
+        boot = wait_first_replies(job["addresses"], job["deadline_s"], job["poll_interval_s"], job["max_pps"])
         print(json.dumps(boot.as_dict()))
     else:
         raise SystemExit(f"unknown call {job['call']!r}")

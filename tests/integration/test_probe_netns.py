@@ -89,7 +89,9 @@ class Lab:
 
     def spawn(self, command: list[str], log: Path) -> subprocess.Popen[bytes]:
         with log.open("ab") as handle:
-            process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         self.popens.append(process)
         return process
 
@@ -134,7 +136,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     try:
         _run("ip", "netns", "add", NS_A)
         _run("ip", "netns", "add", NS_B)
-        _run("ip", "link", "add", VETH_A, "netns", NS_A, "type", "veth", "peer", "name", VETH_B, "netns", NS_B)
+        _run(
+            "ip", "link", "add", VETH_A, "netns", NS_A, "type", "veth", "peer", "name", VETH_B, "netns", NS_B
+        )
         _run("ip", "-n", NS_A, "addr", "add", f"{ADDR_A}/{PREFIX}", "dev", VETH_A)
         _run("ip", "-n", NS_B, "addr", "add", f"{ADDR_B}/{PREFIX}", "dev", VETH_B)
         _run("ip", "-n", NS_B, "addr", "add", f"{ADDR_B2}/{PREFIX}", "dev", VETH_B)
@@ -198,9 +202,10 @@ def test_rtts_positive_on_two_interleaved_paths(
     for path, values in result["rtt_us"].items():
         assert len(values) == 20, path
         assert all(value is not None and value > 0 for value in values), (path, values)
-    print(f"{mode} {size} B median us: " + ", ".join(
-        f"{path} {statistics.median(values):.1f}" for path, values in result["rtt_us"].items()
-    ))
+    print(
+        f"{mode} {size} B median us: "
+        + ", ".join(f"{path} {statistics.median(values):.1f}" for path, values in result["rtt_us"].items())
+    )
 
 
 def _ping_rtts_us(size: int) -> list[float]:
@@ -251,8 +256,13 @@ def test_udp_without_server_is_lost(lab: Lab) -> None:
 @pytest.mark.timeout(60)
 def test_boot_prober_present_and_absent(lab: Lab) -> None:
     started = time.monotonic()
-    job = {"call": "boot", "addresses": [ADDR_B, ADDR_ABSENT], "deadline_s": 1.0, "poll_interval_s": 0.01,
-           "max_pps": 1000}
+    job = {
+        "call": "boot",
+        "addresses": [ADDR_B, ADDR_ABSENT],
+        "deadline_s": 1.0,
+        "poll_interval_s": 0.01,
+        "max_pps": 1000,
+    }
     result = run_probe(job)
     elapsed = time.monotonic() - started
     first = result["first_reply_ns"]
@@ -266,8 +276,13 @@ def test_boot_prober_present_and_absent(lab: Lab) -> None:
 
 @pytest.mark.timeout(60)
 def test_boot_prober_sees_an_address_that_appears_late(lab: Lab) -> None:
-    job = {"call": "boot", "addresses": [ADDR_LATE], "deadline_s": 4.0, "poll_interval_s": 0.01,
-           "max_pps": 1000}
+    job = {
+        "call": "boot",
+        "addresses": [ADDR_LATE],
+        "deadline_s": 4.0,
+        "poll_interval_s": 0.01,
+        "max_pps": 1000,
+    }
     log = lab.tmp / "boot-late.json"
     with log.open("w") as handle:
         process = subprocess.Popen(_in_ns(NS_A, PYTHON, str(RUNNER), json.dumps(job)), stdout=handle)

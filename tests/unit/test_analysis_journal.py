@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+
 import vnflab
 from vnflab import journal as journal_module
 from vnflab.journal import (

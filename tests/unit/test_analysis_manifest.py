@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 import vnflab
 from vnflab.manifest import deep_merge, merge_manifest, read_manifest, write_manifest
 from vnflab.rundir import RUN_ID_RE, RunPaths, create_run_dir, new_run_id
@@ -45,7 +46,9 @@ def test_merge_hosts_and_parameters(tmp_path: Path) -> None:
     merge_manifest(tmp_path, other={"run_id": "x"}, parameters={"instances": [1, 2], "response": {"min": 20}})
     merge_manifest(tmp_path, hosts={"lab1": {"kernel": "6.8", "cpu": {"model": "A"}}})
     merged = merge_manifest(
-        tmp_path, hosts={"lab1": {"cpu": {"mhz": 3600}}, "lab2": {"kernel": "6.1"}}, parameters={"response": {"max": 200}}
+        tmp_path,
+        hosts={"lab1": {"cpu": {"mhz": 3600}}, "lab2": {"kernel": "6.1"}},
+        parameters={"response": {"max": 200}},
     )
     assert merged == {
         "run_id": "x",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from vnflab.cli import main
 from vnflab.journal import Journal, PointsJournal, TornLineWarning
 from vnflab.load import load_run

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from vnflab.stats import SUMMARY_FIELDS, mean_ci, summarize
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from vnflab.stopping import DEFAULT_MIN_SAMPLES, StoppingRule, rule_for, t_half_width
 
 

@@ -129,6 +129,17 @@ def daemonize(log_path: str) -> int:
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    # Drop every other inherited descriptor (e.g. a caller's pipes), or the caller may wait forever.
+    try:
+        inherited = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        inherited = list(range(3, 1024))
+    for fd in inherited:
+        if fd > 2 and fd != write_fd:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # e.g. the descriptor listdir itself used
     return write_fd
 
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The main job: install everything, stand up the local lab, measure every metric, write the report,
+# tear the lab down again. Extra arguments go to ansible-playbook, e.g.
+#   scripts/lab.sh -e vnflab_profile=quick
+#   VNFLAB_KEEP_LAB=1 scripts/lab.sh          # leave the lab up for inspection
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+bash scripts/install.sh
+# shellcheck disable=SC1091
+source .venv/bin/activate
+status=0
+ansible-playbook site.yml "$@" || status=$?
+if [ "${VNFLAB_KEEP_LAB:-0}" != "1" ]; then
+  ansible-playbook site.yml --tags teardown || status=$?
+fi
+latest=$(ls -1d results/*/ 2>/dev/null | tail -n 1)
+[ -n "$latest" ] && echo "vnflab: report at ${latest}report.md"
+exit "$status"

@@ -1,0 +1,161 @@
+"""End to end: `ansible-playbook site.yml` on the built-in local lab, checked against independent references.
+
+Stands up the real lab on this machine (network namespaces, Docker engine, proxy container), so it needs
+root and the packages of scripts/install.sh. Small parameters: the `quick` profile (N in {1, 4}; sizes
+{64, 1472, 65507}).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vnflab.load import load_run
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = [str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")]
+PROXY_A = "198.18.11.1"
+HOST_A_NS = "vnflab-a"
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root"),
+    pytest.mark.skipif(shutil.which("dockerd") is None, reason="Docker engine not installed (scripts/install.sh)"),
+]
+
+
+def ansible(*args: str, json_output: bool = False, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0")
+    if json_output:
+        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
+    done = subprocess.run([*PLAYBOOK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    if done.returncode != 0:
+        pytest.fail(f"ansible-playbook {' '.join(args)} failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def lab_leftovers() -> list[str]:
+    """Everything the lab could leave behind on this machine."""
+    found = []
+    netns = subprocess.run(["ip", "-j", "netns", "list"], capture_output=True, text=True, check=True).stdout
+    found += [f"netns {n['name']}" for n in json.loads(netns or "[]") if n["name"].startswith("vnflab-")]
+    links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True,
+                                      check=True).stdout)
+    found += [f"link {link['ifname']}" for link in links
+              if re.match(r"^(vbr-|va-|vb-|vp-)", link["ifname"])]
+    rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
+    found += [f"rule {line}" for line in rules.splitlines() if "vnflab" in line]
+    found += [f"pidfile {p}" for p in Path("/run/vnflab").glob("*.pid")] if Path("/run/vnflab").is_dir() else []
+    return found
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    results = tmp_path_factory.mktemp("results")
+    try:
+        ansible("site.yml", "-e", "vnflab_profile=quick", "-e", f"vnflab_results_dir={results}")
+        runs = sorted(p for p in results.iterdir() if p.is_dir())
+        assert len(runs) == 1, f"expected one run directory, found {runs}"
+        yield runs[0]
+    finally:
+        if lab_leftovers():
+            subprocess.run([*PLAYBOOK, "site.yml", "--tags", "teardown"], cwd=ROOT, capture_output=True,
+                           timeout=600, check=False)
+
+
+def medians(run_dir: Path, metric: str, quantity: str) -> dict[int, float]:
+    samples = load_run(run_dir).samples
+    rows = samples[(samples.metric == metric) & (samples.quantity == quantity) & (samples.status == "ok")]
+    return {int(x): float(group.value.median()) for x, group in rows.groupby("x")}
+
+
+def test_run_directory_holds_samples_manifest_tables_figures_and_report(run_dir: Path) -> None:
+    for name in ("samples.jsonl", "points.jsonl", "manifest.json", "report.md"):
+        assert (run_dir / name).is_file(), name
+    for panel in ("fig2a_boot", "fig2b_response", "fig2c_memory"):
+        assert (run_dir / "figures" / f"{panel}.png").stat().st_size > 1000, panel
+        assert (run_dir / "tables" / f"{panel}.csv").is_file(), panel
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    server = manifest["hosts"]["coreos"]
+    assert server["tools"]["docker_server"], "Docker version missing from the manifest"
+    assert server["tools"]["runc"] and server["kernel"] and server["cpu_model"]
+    assert server["thp_enabled"] is not None and server["ksm_run"] is not None
+    assert manifest["parameters"]["boot_counts"] == [1, 4]
+    assert manifest["controller"]["ansible_core"]
+
+
+def test_every_record_follows_the_schema_and_nothing_was_lost(run_dir: Path) -> None:
+    samples = load_run(run_dir).samples
+    assert set(samples.metric) == {"boot", "response", "memory"}
+    assert (samples.label == "docker/debian12-iptables (native, stand-in for CoreOS)").all()
+    response = samples[samples.metric == "response"]
+    assert len(response) >= 2 * 3 * 20, "at least 20 samples per size and path"
+    assert (response.status == "ok").all(), "the proxy lost packets"
+
+
+def test_proxied_rtt_exceeds_the_direct_floor(run_dir: Path) -> None:
+    proxied = medians(run_dir, "response", "rtt_proxy_us")
+    direct = medians(run_dir, "response", "rtt_direct_us")
+    assert set(proxied) == set(direct) == {64, 1472, 65507}
+    for size, rtt in proxied.items():
+        assert rtt > direct[size] > 0, f"{size} B: proxy {rtt} us vs direct {direct[size]} us"
+    assert proxied[65507] > proxied[64], "a 64 KB datagram must take longer than 64 B"
+
+
+def test_boot_times_are_positive_and_grow_with_n(run_dir: Path) -> None:
+    samples = load_run(run_dir).samples
+    boot = samples[samples.metric == "boot"]
+    assert (boot.status == "ok").all(), "some instance never answered"
+    assert (boot.value > 0).all()
+    all_ms = boot[boot.quantity == "all_ms"].groupby("x").value.mean()
+    assert all_ms[4] > all_ms[1], f"4 instances ({all_ms[4]} ms) should take longer than 1 ({all_ms[1]} ms)"
+    per_instance = boot[(boot.quantity == "instance_ms") & (boot.x == 4)]
+    assert set(per_instance.instance) == {0, 1, 2, 3}
+
+
+def test_memory_after_the_instances_started_exceeds_memory_before(run_dir: Path) -> None:
+    used = medians(run_dir, "memory", "server_used_mb")
+    assert used[4] > 0, f"MemAvailable did not drop with 4 containers: {used}"
+    pss = medians(run_dir, "memory", "instance_pss_mb")
+    cgroup = medians(run_dir, "memory", "instance_cgroup_mb")
+    assert 0 < pss[4] < 64 and 0 < cgroup[4] < 64, (pss, cgroup)
+
+
+def test_ping_agrees_with_the_response_probe(run_dir: Path) -> None:
+    """iputils ping, an independent tool, through the same proxy: same RTT within a stated tolerance.
+
+    ping time-stamps the request in user space, so it reads a little higher than kernel timestamps;
+    tolerance: max(60 us, 50% of the probe's median).
+    """
+    done = subprocess.run(["ip", "netns", "exec", HOST_A_NS, "ping", "-n", "-c", "60", "-i", "0.01", "-s", "64",
+                           PROXY_A], capture_output=True, text=True, timeout=60, check=True)
+    ping_us = [float(t) * 1000 for t in re.findall(r"time=([0-9.]+) ms", done.stdout)][10:]
+    assert len(ping_us) >= 40, done.stdout
+    probe = medians(run_dir, "response", "rtt_proxy_us")[64]
+    tolerance = max(60.0, 0.5 * probe)
+    assert abs(statistics.median(ping_us) - probe) <= tolerance, (statistics.median(ping_us), probe)
+
+
+def test_second_provisioning_run_changes_nothing(run_dir: Path) -> None:
+    done = ansible("site.yml", "--tags", "lab,provision,proxy", "-e", "vnflab_profile=quick",
+                   "-e", f"vnflab_run_dir={run_dir}", json_output=True)
+    stats = json.loads(done.stdout[done.stdout.index("{"):])["stats"]
+    changed = {host: counts["changed"] for host, counts in stats.items() if counts["changed"]}
+    assert changed == {}, f"not idempotent: {changed}"
+
+
+def test_teardown_leaves_nothing_behind(run_dir: Path) -> None:
+    assert lab_leftovers(), "the lab should be up before teardown"
+    ansible("site.yml", "--tags", "teardown")
+    assert lab_leftovers() == []
+    # A second teardown on an empty lab (a half-built lab, at the extreme) succeeds too.
+    ansible("site.yml", "--tags", "teardown")

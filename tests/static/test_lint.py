@@ -1,0 +1,75 @@
+"""Static checks: ansible-lint (production profile), ruff, playbook syntax, module documentation."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1"))
+
+
+def test_ansible_lint_production_profile() -> None:
+    done = run(str(BIN / "ansible-lint"), "-q", "--nocolor", "site.yml", "playbooks", "roles")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff() -> None:
+    done = run(str(BIN / "ruff"), "check", ".")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_site_syntax() -> None:
+    done = run(str(BIN / "ansible-playbook"), "--syntax-check", "site.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+MODULES = sorted((ROOT / "library").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
+def test_module_documentation_is_complete(path: Path) -> None:
+    """DOCUMENTATION, EXAMPLES and RETURN parse as YAML; every argument_spec option is documented."""
+    tree = ast.parse(path.read_text())
+    docs = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in ("DOCUMENTATION", "EXAMPLES", "RETURN")}
+    assert set(docs) == {"DOCUMENTATION", "EXAMPLES", "RETURN"}
+    documentation = yaml.safe_load(docs["DOCUMENTATION"])
+    assert documentation["module"] == path.stem
+    assert "check_mode" in documentation["attributes"]
+    yaml.safe_load(docs["EXAMPLES"])
+    returned = yaml.safe_load(docs["RETURN"]) or {}
+    for key, spec in returned.items():
+        assert {"description", "returned", "type"} <= set(spec), f"RETURN {key} is incomplete"
+    documented = set(documentation.get("options") or {})
+    assert top_level_options(tree) == documented
+
+
+def top_level_options(tree: ast.Module) -> set[str]:
+    """Option names of the module's argument_spec (a dict(...) call, possibly with **CONTROLLER_OPTIONS)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        call = None
+        if isinstance(node, ast.keyword) and node.arg == "argument_spec":
+            call = node.value
+        elif isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "argument_spec":
+            call = node.value
+        if isinstance(call, ast.Call):
+            for keyword in call.keywords:
+                if keyword.arg is not None:
+                    names.add(keyword.arg)
+                elif getattr(keyword.value, "id", "") == "CONTROLLER_OPTIONS":
+                    names |= {"repeat", "journal"}
+    return names

@@ -1,0 +1,242 @@
+"""Jinja filters of the lab (filter_plugins/vnflab.py): address plans and the servers a run measures."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+FILTER_FILE = Path(__file__).resolve().parents[2] / "filter_plugins" / "vnflab.py"
+
+
+def load_filters() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("vnflab_filter_plugin", FILTER_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+flt = load_filters()
+
+
+def test_filter_module_exports_every_filter() -> None:
+    filters = flt.FilterModule().filters()
+    assert set(filters) == {
+        "vnflab_host_address", "vnflab_path_addresses", "vnflab_measured_servers",
+        "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname",
+    }
+    assert all(callable(function) for function in filters.values())
+
+
+@pytest.mark.parametrize(
+    ("cidr", "index", "with_prefix", "expected"),
+    [
+        ("198.18.11.0/24", 1, False, "198.18.11.1"),
+        ("198.18.11.0/24", 2, False, "198.18.11.2"),
+        ("198.18.11.0/24", 2, True, "198.18.11.2/24"),
+        ("198.18.11.0/24", 254, False, "198.18.11.254"),
+        ("198.19.8.0/22", 300, True, "198.19.9.44/22"),
+        ("198.18.0.0/15", 65536, False, "198.19.0.0"),
+        ("198.18.250.0/30", 2, True, "198.18.250.2/30"),
+        ("198.18.11.0/24", "2", False, "198.18.11.2"),  # Jinja may hand the index over as a string
+    ],
+)
+def test_host_address(cidr: str, index: int | str, with_prefix: bool, expected: str) -> None:
+    assert flt.vnflab_host_address(cidr, index, with_prefix) == expected
+
+
+@pytest.mark.parametrize(
+    ("cidr", "index"),
+    [
+        ("198.18.11.0/24", 0),  # network address
+        ("198.18.11.0/24", 255),  # broadcast
+        ("198.18.11.0/24", 256),  # beyond the network
+        ("198.18.11.0/24", -1),
+        ("198.18.250.0/30", 3),
+    ],
+)
+def test_host_address_rejects_indexes_that_are_no_host(cidr: str, index: int) -> None:
+    with pytest.raises(AnsibleFilterError, match=f"index {index} is not a host address of {cidr}"):
+        flt.vnflab_host_address(cidr, index)
+
+
+@pytest.mark.parametrize(
+    "cidr",
+    [
+        "10.0.0.0/8",
+        "10.1.2.0/24",
+        "192.168.0.0/16",
+        "192.168.1.0/24",
+        "172.16.0.0/12",
+        "172.20.0.0/16",
+        "198.20.0.0/24",
+        "198.17.255.0/24",
+        "198.16.0.0/14",  # contains the lab range, is not inside it
+    ],
+)
+def test_networks_outside_the_benchmarking_range_are_rejected(cidr: str) -> None:
+    with pytest.raises(AnsibleFilterError) as caught:
+        flt.vnflab_host_address(cidr, 1)
+    message = str(caught.value)
+    assert cidr in message
+    assert "outside the benchmarking range 198.18.0.0/15" in message
+
+
+@pytest.mark.parametrize("cidr", ["198.18.11.1/24", "not-a-network", "2001:db8::/64", "198.18.11.0/33"])
+def test_malformed_or_non_ipv4_networks_are_rejected_naming_the_value(cidr: str) -> None:
+    with pytest.raises(AnsibleFilterError) as caught:
+        flt.vnflab_host_address(cidr, 1)
+    assert cidr in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("198.18.0.0/15", True),
+        ("198.19.255.255", True),
+        ("198.18.11.7/24", True),  # host bits allowed here
+        ("198.20.0.1", False),
+        ("10.0.0.0/8", False),
+        ("2001:db8::1", False),
+        ("nonsense", False),
+    ],
+)
+def test_in_lab_range(value: str, expected: bool) -> None:
+    assert flt.vnflab_in_lab_range(value) is expected
+
+
+def test_path_addresses_follow_the_plan() -> None:
+    plan = flt.vnflab_path_addresses({"a_side_cidr": "198.18.11.0/24", "b_side_cidr": "198.19.12.0/24"})
+    assert plan == {
+        "host_a": "198.18.11.2", "host_a_cidr": "198.18.11.2/24",
+        "proxy_a": "198.18.11.1", "proxy_a_cidr": "198.18.11.1/24",
+        "host_b": "198.19.12.2", "host_b_cidr": "198.19.12.2/24",
+        "proxy_b": "198.19.12.1", "proxy_b_cidr": "198.19.12.1/24",
+        "a_side_cidr": "198.18.11.0/24", "b_side_cidr": "198.19.12.0/24",
+    }
+
+
+@pytest.mark.parametrize(("a_side", "b_side"), [("198.18.11.0/24", "198.18.12.0/24"),
+                                                 ("198.18.20.0/30", "198.19.0.64/26")])
+def test_path_addresses_are_consistent(a_side: str, b_side: str) -> None:
+    plan = flt.vnflab_path_addresses({"a_side_cidr": a_side, "b_side_cidr": b_side})
+    for side, cidr in (("a", a_side), ("b", b_side)):
+        net = ipaddress.ip_network(cidr)
+        host = ipaddress.ip_address(plan[f"host_{side}"])
+        proxy = ipaddress.ip_address(plan[f"proxy_{side}"])
+        assert host in net and proxy in net and host != proxy
+        assert plan[f"host_{side}_cidr"] == f"{host}/{net.prefixlen}"
+        assert plan[f"proxy_{side}_cidr"] == f"{proxy}/{net.prefixlen}"
+        assert ipaddress.ip_interface(plan[f"proxy_{side}_cidr"]).network == net
+
+
+@pytest.mark.parametrize(
+    ("path", "bad"),
+    [
+        ({"a_side_cidr": "10.0.0.0/24", "b_side_cidr": "198.18.12.0/24"}, "10.0.0.0/24"),
+        ({"a_side_cidr": "198.18.11.0/24", "b_side_cidr": "192.168.1.0/24"}, "192.168.1.0/24"),
+        ({"a_side_cidr": "198.18.11.0/24", "b_side_cidr": "198.20.0.0/24"}, "198.20.0.0/24"),
+    ],
+)
+def test_path_addresses_reject_out_of_range_sides(path: dict[str, str], bad: str) -> None:
+    with pytest.raises(AnsibleFilterError, match=bad.replace(".", r"\.")):
+        flt.vnflab_path_addresses(path)
+
+
+@pytest.mark.parametrize("path", [{"a_side_cidr": "198.18.11.0/24"}, {}, None, "198.18.11.0/24"])
+def test_path_addresses_need_both_sides(path: Any) -> None:
+    with pytest.raises(AnsibleFilterError, match="a_side_cidr and b_side_cidr"):
+        flt.vnflab_path_addresses(path)
+
+
+HOSTVARS: dict[str, dict[str, Any]] = {
+    "vnf-docker": {"vnflab_platform": "docker"},
+    "vnf-kvm": {"vnflab_platform": "kvm"},
+    "vnf-xen": {"vnflab_platform": "xen"},
+}
+
+
+@pytest.mark.parametrize(
+    ("platforms", "expected"),
+    [
+        (["docker"], ["vnf-docker"]),
+        (["xen", "docker"], ["vnf-xen", "vnf-docker"]),
+        (["kvm", "xen", "docker"], ["vnf-kvm", "vnf-xen", "vnf-docker"]),
+        ([], []),
+    ],
+)
+def test_measured_servers_follow_platform_order(platforms: list[str], expected: list[str]) -> None:
+    assert flt.vnflab_measured_servers(list(HOSTVARS), HOSTVARS, platforms) == expected
+
+
+def test_measured_servers_missing_platform_is_named() -> None:
+    with pytest.raises(AnsibleFilterError, match="native"):
+        flt.vnflab_measured_servers(list(HOSTVARS), HOSTVARS, ["docker", "native"])
+
+
+def test_measured_servers_duplicate_platform_is_named() -> None:
+    hostvars = {**HOSTVARS, "vnf-docker-2": {"vnflab_platform": "docker"}}
+    with pytest.raises(AnsibleFilterError) as caught:
+        flt.vnflab_measured_servers(list(hostvars), hostvars, ["docker"])
+    message = str(caught.value)
+    assert "'docker'" in message
+    assert "vnf-docker" in message and "vnf-docker-2" in message
+
+
+def test_measured_servers_only_look_at_listed_servers() -> None:
+    hostvars = {**HOSTVARS, "vnf-docker-2": {"vnflab_platform": "docker"}}
+    assert flt.vnflab_measured_servers(["vnf-docker-2", "vnf-kvm"], hostvars, ["docker"]) == ["vnf-docker-2"]
+
+
+def test_network_vars_list_every_declared_network() -> None:
+    hostvars = {
+        "vnf-docker": {"vnflab_path": {"a_side_cidr": "198.18.11.0/24", "b_side_cidr": "198.18.12.0/24"},
+                       "vnflab_instance_cidr": "198.19.8.0/22"},
+        "vnf-kvm": {"vnflab_path": {"a_side_cidr": "198.18.21.0/24"}},
+        "vnf-bare": {},
+    }
+    rows = flt.vnflab_network_vars(["vnf-docker", "vnf-kvm", "vnf-bare"], hostvars)
+    assert rows == [
+        {"host": "vnf-docker", "variable": "vnflab_path.a_side_cidr", "value": "198.18.11.0/24"},
+        {"host": "vnf-docker", "variable": "vnflab_path.b_side_cidr", "value": "198.18.12.0/24"},
+        {"host": "vnf-docker", "variable": "vnflab_instance_cidr", "value": "198.19.8.0/22"},
+        {"host": "vnf-kvm", "variable": "vnflab_path.a_side_cidr", "value": "198.18.21.0/24"},
+        {"host": "vnf-kvm", "variable": "vnflab_path.b_side_cidr", "value": None},
+        {"host": "vnf-kvm", "variable": "vnflab_instance_cidr", "value": None},
+        {"host": "vnf-bare", "variable": "vnflab_path.a_side_cidr", "value": None},
+        {"host": "vnf-bare", "variable": "vnflab_path.b_side_cidr", "value": None},
+        {"host": "vnf-bare", "variable": "vnflab_instance_cidr", "value": None},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "platform", "expected"),
+    [
+        ("vlb-{platform}-a", "docker", "vlb-docker-a"),
+        ("vla-{platform}", "kvm", "vla-kvm"),
+        ("{platform}", "x" * 15, "x" * 15),
+        ("eth0", "docker", "eth0"),
+    ],
+)
+def test_ifname(pattern: str, platform: str, expected: str) -> None:
+    assert flt.vnflab_ifname(pattern, platform) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "platform", "name"),
+    [
+        ("vlb-{platform}-a", "firecracker", "vlb-firecracker-a"),  # 17 characters
+        ("{platform}", "x" * 16, "x" * 16),
+        ("{platform}", "", ""),
+    ],
+)
+def test_ifname_length_limit(pattern: str, platform: str, name: str) -> None:
+    with pytest.raises(AnsibleFilterError, match="1 to 15 characters") as caught:
+        flt.vnflab_ifname(pattern, platform)
+    assert repr(name) in str(caught.value)

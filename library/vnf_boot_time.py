@@ -134,7 +134,13 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
 from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver
-from ansible.module_utils.vnflab.moduledoc import CONTROLLER_OPTIONS, check_count
+from ansible.module_utils.vnflab.moduledoc import (
+    CONTROLLER_OPTIONS,
+    MAX_PPS,
+    check_between,
+    check_count,
+    check_positive,
+)
 
 NS_PER_MS = 1e6
 
@@ -194,13 +200,20 @@ def main() -> None:
         **CONTROLLER_OPTIONS,
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = check_count(module.params["count"])
-    if problem:
-        module.fail_json(msg=f"count: {problem}")
+    params = module.params
+    # Validate everything before run(): the prober checks these only after the instances started.
+    for name, problem in (("count", check_count(params["count"])),
+                          ("timeout_s", check_positive(params["timeout_s"])),
+                          ("poll_interval_ms", check_positive(params["poll_interval_ms"])),
+                          ("max_pps", check_between(params["max_pps"], 1, MAX_PPS))):
+        if problem:
+            module.fail_json(msg=f"{name}: {problem}")
     try:
         module.exit_json(**run(module))
     except DriverError as exc:
         module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
+    except OSError as exc:
+        module.fail_json(msg=f"probe failed: {exc}", exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

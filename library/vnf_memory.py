@@ -13,6 +13,9 @@ description:
   - Reads the memory available on the VNF server, starts O(count) instances through the platform driver,
     waits until every instance answers ICMP echo and for O(settle_s) more, reads the available memory again
     and the memory of each instance, then stops the instances.
+  - After the instances stop and O(settle_s) passes, the available memory is read a third time. The server's
+    use is the mean of the reads before start and after stop minus the read with the instances running, which
+    cancels a linear drift of the machine's memory (page cache, other processes) over the measurement.
   - The server's view is C(MemAvailable) of C(/proc/meminfo) before minus after, unless the driver names its own
     command (a Xen driver reads the hypervisor's free memory).
   - The instance's view is the proportional set size (PSS, C(/proc/PID/smaps_rollup)) of the instance's processes, the
@@ -31,7 +34,7 @@ options:
     type: int
     required: true
   settle_s:
-    description: Seconds to wait after the last instance answered before reading memory.
+    description: Seconds to wait after the last instance answered, and after they stopped, before reading memory.
     type: float
     default: 2.0
   reads:
@@ -97,8 +100,13 @@ available_after_mb:
   returned: success
   type: float
   sample: 22940.1
+available_restored_mb:
+  description: Memory available on the server after the instances stopped, in MB.
+  returned: success
+  type: float
+  sample: 23009.8
 server_used_mb:
-  description: available_before_mb minus available_after_mb.
+  description: Mean of available_before_mb and available_restored_mb, minus available_after_mb.
   returned: success
   type: float
   sample: 71.3
@@ -128,7 +136,12 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
 from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, server_available_mb
-from ansible.module_utils.vnflab.moduledoc import CONTROLLER_OPTIONS, check_count
+from ansible.module_utils.vnflab.moduledoc import (
+    CONTROLLER_OPTIONS,
+    check_count,
+    check_non_negative,
+    check_positive,
+)
 
 
 def settled_available_mb(spec: dict, reads: int, spacing_s: float = 0.1) -> float:
@@ -166,10 +179,13 @@ def run(module: AnsibleModule) -> dict:
     finally:
         pool.shutdown(wait=True)
         stop_errors = driver.stop(instances)
+    time.sleep(params["settle_s"])
+    restored = settled_available_mb(params["driver"], params["reads"])
     result.update(
         available_before_mb=before,
         available_after_mb=after,
-        server_used_mb=before - after,
+        available_restored_mb=restored,
+        server_used_mb=(before + restored) / 2.0 - after,
         answered=sum(1 for inst in instances if probe.first_reply_ns.get(inst.address) is not None),
         instances=[{"name": w.name, "pss_mb": w.pss_mb, "cgroup_mb": w.cgroup_mb, "hypervisor_mb": w.hypervisor_mb}
                    for w in weights],
@@ -189,13 +205,20 @@ def main() -> None:
         **CONTROLLER_OPTIONS,
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    problem = check_count(module.params["count"])
-    if problem:
-        module.fail_json(msg=f"count: {problem}")
+    params = module.params
+    # Validate everything before run(): the prober and sleep check these only after the instances started.
+    for name, problem in (("count", check_count(params["count"])),
+                          ("timeout_s", check_positive(params["timeout_s"])),
+                          ("settle_s", check_non_negative(params["settle_s"])),
+                          ("reads", None if params["reads"] >= 1 else f"must be at least 1, got {params['reads']}")):
+        if problem:
+            module.fail_json(msg=f"{name}: {problem}")
     try:
         module.exit_json(**run(module))
     except DriverError as exc:
         module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
+    except OSError as exc:
+        module.fail_json(msg=f"probe failed: {exc}", exception=traceback.format_exc())
 
 
 if __name__ == "__main__":

@@ -116,7 +116,13 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.echo_probe import EchoProber
-from ansible.module_utils.vnflab.moduledoc import CONTROLLER_OPTIONS, check_sizes
+from ansible.module_utils.vnflab.moduledoc import (
+    CONTROLLER_OPTIONS,
+    check_between,
+    check_non_negative,
+    check_positive,
+    check_sizes,
+)
 
 
 def check_paths(paths: dict) -> str | None:
@@ -166,9 +172,14 @@ def main() -> None:
         **CONTROLLER_OPTIONS,
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    for name, problem in (("sizes", check_sizes(module.params["sizes"])),
-                          ("paths", check_paths(module.params["paths"])),
-                          ("samples", None if module.params["samples"] >= 1 else "must be at least 1")):
+    params = module.params
+    for name, problem in (("sizes", check_sizes(params["sizes"])),
+                          ("paths", check_paths(params["paths"])),
+                          ("samples", None if params["samples"] >= 1 else "must be at least 1"),
+                          ("warmup", None if params["warmup"] >= 0 else "must be at least 0"),
+                          ("interval_ms", check_non_negative(params["interval_ms"])),
+                          ("timeout_ms", check_positive(params["timeout_ms"])),
+                          ("udp_port", check_between(params["udp_port"], 1, 65535))):
         if problem:
             module.fail_json(msg=f"{name}: {problem}")
     try:

@@ -49,7 +49,9 @@ def memory_records(key: PointKey, result: Mapping[str, Any], repetition: int) ->
     now = utc_timestamp()
     records = [
         key.record(quantity, count, "instances", result.get(quantity), "MB", repetition, seq, time=now)
-        for seq, quantity in enumerate(("server_used_mb", "available_before_mb", "available_after_mb"))
+        for seq, quantity in enumerate(("server_used_mb", "available_before_mb", "available_after_mb",
+                                        "available_restored_mb"))
+        if quantity != "available_restored_mb" or quantity in result
     ]
     seq = len(records)
     for index, instance in enumerate(result.get("instances") or []):

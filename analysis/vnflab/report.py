@@ -45,7 +45,9 @@ METRIC_DEFINITIONS = """\
 - **VNF-server memory** (`metric=memory`, x = N instances running, unit MB = 2^20 bytes; Fig. 2(c)).
   `available_before_mb` = MemAvailable (/proc/meminfo) of the VNF server before the N instances start;
   `available_after_mb` = MemAvailable after all N answered ICMP echo and a settle time;
-  `server_used_mb` = before - after (engine and hypervisor overhead included).
+  `available_restored_mb` = MemAvailable after the N instances stopped and a settle time;
+  `server_used_mb` = (before + restored) / 2 - after, which cancels a linear drift of the machine's memory
+  over the measurement (engine and hypervisor overhead included). Each reading is the median of 5 reads.
   `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
   to the instance's own cgroup (only where the platform gives each instance one).
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every

@@ -33,6 +33,7 @@ QUANTITY_UNITS: dict[tuple[str, str], str] = {
     ("memory", "instance_hypervisor_mb"): "MB",
     ("memory", "available_before_mb"): "MB",
     ("memory", "available_after_mb"): "MB",
+    ("memory", "available_restored_mb"): "MB",
 }
 
 _LABEL_RE = re.compile(

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 MAX_INSTANCES = 1024
 MAX_PAYLOAD = 65507
+MAX_PPS = 10**7  # the boot prober's bound
 
 # Options read by the controller-side action plugin (repetition and journaling); a module run
 # without the action plugin accepts and ignores them.
@@ -27,4 +29,22 @@ def check_sizes(sizes: list[int]) -> str | None:
     bad = [size for size in sizes if not 1 <= size <= MAX_PAYLOAD]
     if bad:
         return f"sizes must be between 1 and {MAX_PAYLOAD} bytes, got {bad}"
+    return None
+
+
+def check_positive(value: float) -> str | None:
+    if not (math.isfinite(value) and value > 0):
+        return f"must be a finite number greater than 0, got {value}"
+    return None
+
+
+def check_non_negative(value: float) -> str | None:
+    if not (math.isfinite(value) and value >= 0):
+        return f"must be a finite number of at least 0, got {value}"
+    return None
+
+
+def check_between(value: int, low: int, high: int) -> str | None:
+    if not low <= value <= high:
+        return f"must be between {low} and {high}, got {value}"
     return None

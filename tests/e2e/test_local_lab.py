@@ -133,13 +133,14 @@ def test_memory_after_the_instances_started_exceeds_memory_before(run_dir: Path)
 def test_ping_agrees_with_the_response_probe(run_dir: Path) -> None:
     """iputils ping, an independent tool, through the same proxy: same RTT within a stated tolerance.
 
-    ping time-stamps the request in user space, so it reads a little higher than kernel timestamps;
-    tolerance: max(60 us, 50% of the probe's median).
+    ping time-stamps the request in user space, so it reads a little higher than kernel timestamps.
+    Both send one request every 2 ms (sparser spacing adds CPU wake-up latency to ping: ~100 us
+    at 10 ms here). Tolerance: max(60 us, 50% of the probe's median).
     """
-    done = subprocess.run(["ip", "netns", "exec", HOST_A_NS, "ping", "-n", "-c", "60", "-i", "0.01", "-s", "64",
+    done = subprocess.run(["ip", "netns", "exec", HOST_A_NS, "ping", "-n", "-c", "200", "-i", "0.002", "-s", "64",
                            PROXY_A], capture_output=True, text=True, timeout=60, check=True)
     ping_us = [float(t) * 1000 for t in re.findall(r"time=([0-9.]+) ms", done.stdout)][10:]
-    assert len(ping_us) >= 40, done.stdout
+    assert len(ping_us) >= 150, done.stdout
     probe = medians(run_dir, "response", "rtt_proxy_us")[64]
     tolerance = max(60.0, 0.5 * probe)
     assert abs(statistics.median(ping_us) - probe) <= tolerance, (statistics.median(ping_us), probe)

@@ -1,0 +1,347 @@
+"""Controller loop of the probe modules (vnflab.ansible_measure + action_plugins/vnf_*.py).
+
+The ActionModule is built like ansible-core's own unit tests build ActionBase instances (mocked task,
+connection, play context, loader and templar); ``_execute_module`` is replaced by a script of batches
+that also checks, each time it is called, what the journal already holds.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+from ansible.errors import AnsibleActionFail
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+from scipy import stats
+
+from vnflab.ansible_measure import MeasureAction
+from vnflab.schema import validate_sample
+
+ACTION_PLUGINS = Path(__file__).resolve().parents[2] / "action_plugins"
+LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
+TASK_VARS = {"inventory_hostname": "host-a"}
+
+
+def load_action(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"vnflab_action_{name}", ACTION_PLUGINS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+response_action = load_action("vnf_response_time")
+boot_action = load_action("vnf_boot_time")
+memory_action = load_action("vnf_memory")
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+class Script:
+    """Stands in for ActionBase._execute_module: returns scripted outcomes, checks the journal each call."""
+
+    def __init__(self, outcomes: Iterator[dict[str, Any]], run_dir: Path | None,
+                 records_per_outcome: Callable[[dict[str, Any]], int]) -> None:
+        self.outcomes = outcomes
+        self.run_dir = run_dir
+        self.records_per_outcome = records_per_outcome
+        self.calls: list[dict[str, Any]] = []
+        self.expected_lines = 0
+
+    def __call__(self, module_name: str | None = None, module_args: dict[str, Any] | None = None,
+                 task_vars: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        if self.run_dir is not None:
+            # every earlier batch must be in samples.jsonl before the next one is requested
+            assert len(lines(self.run_dir / "samples.jsonl")) == self.expected_lines
+        self.calls.append({"module_name": module_name, "module_args": dict(module_args or {}),
+                           "task_vars": task_vars})
+        outcome = next(self.outcomes)
+        if not outcome.get("failed"):
+            self.expected_lines += self.records_per_outcome(outcome)
+        return outcome
+
+
+def make_action(module: ModuleType, action: str, args: dict[str, Any], check_mode: bool = False) -> MeasureAction:
+    task = MagicMock(Task)
+    task.async_val = False
+    task.check_mode = check_mode
+    task.args = args
+    task.action = action
+    connection = MagicMock()
+    connection._shell.tmpdir = "/tmp/remote"
+    play_context = MagicMock(PlayContext)
+    plugin = module.ActionModule(task, connection, play_context, loader=MagicMock(), templar=MagicMock(),
+                                 shared_loader_obj=None)
+    assert isinstance(plugin, MeasureAction)
+    return plugin
+
+
+def journal(run_dir: Path) -> dict[str, Any]:
+    return {"path": str(run_dir), "run_id": run_dir.name, "platform": "docker", "label": LABEL}
+
+
+def t_half_width(values: list[float], confidence: float = 0.95) -> float:
+    """Independent Student-t half-width, for the expected stopping points below."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
+
+
+# ---------------------------------------------------------------- response
+
+
+def rtt_outcome(size: int, proxy: list[float | None], direct: list[float | None] | None = None) -> dict[str, Any]:
+    direct = direct if direct is not None else [v / 2 if v is not None else None for v in proxy]
+    return {"changed": False, "mode": "icmp", "timestamping": "tx=kernel-software rx=kernel-software",
+            "results": [{"path": "proxy", "size": size, "rtt_us": proxy, "lost": proxy.count(None)},
+                        {"path": "direct", "size": size, "rtt_us": direct, "lost": direct.count(None)}]}
+
+
+def rtt_records(outcome: dict[str, Any]) -> int:
+    return sum(len(entry["rtt_us"]) for entry in outcome["results"])
+
+
+def response_args(run_dir: Path, **overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "paths": {"proxy": "198.18.11.1", "direct": "198.18.0.2"}, "sizes": [64], "samples": 20, "mode": "icmp",
+        "repeat": {"min_samples": 6, "max_samples": 12, "rel_half_width": 0.05, "batch": 3},
+        "journal": journal(run_dir),
+    }
+    args.update(overrides)
+    return args
+
+
+def test_response_batches_repeat_until_converged(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run-1"
+    run_dir.mkdir()
+    batches = [[100.0, 101.0, 99.0], [100.0, 101.0, 99.0], [100.0, 100.0, 100.0]]
+    # independent expectation: after batch 1, n=3 < min 6; after batch 2, n=6 and the half-width is tight
+    assert t_half_width(batches[0] + batches[1]) <= 0.05 * 100.0
+    script = Script(iter(rtt_outcome(64, b) for b in batches), run_dir, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(run_dir))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+
+    assert len(script.calls) == 2
+    for call in script.calls:
+        assert call["module_name"] == "vnf_response_time"
+        assert call["module_args"]["samples"] == 3  # repeat.batch
+        assert call["module_args"]["sizes"] == [64]
+        assert "repeat" not in call["module_args"] and "journal" not in call["module_args"]
+        assert call["task_vars"] == TASK_VARS
+    samples = lines(run_dir / "samples.jsonl")
+    assert len(samples) == 12 == result["samples_written"]
+    assert all(validate_sample(record) == [] for record in samples)
+    assert [r["repetition"] for r in samples if r["quantity"] == "rtt_proxy_us"] == [0, 0, 0, 1, 1, 1]
+    assert {(r["host"], r["mode"], r["x"], r["run_id"]) for r in samples} == {("host-a", "icmp", 64, "run-1")}
+    points = lines(run_dir / "points.jsonl")
+    assert len(points) == 1
+    point = points[0]
+    assert (point["reason"], point["batches"], point["n"], point["x"], point["x_unit"]) == ("converged", 2, 6, 64, "B")
+    assert (point["metric"], point["quantity"], point["mode"]) == ("response", "rtt_proxy_us", "icmp")
+    assert point["mean"] == pytest.approx(100.0)
+    assert point["half_width"] == pytest.approx(t_half_width(batches[0] + batches[1]))
+    assert (point["rule_min_samples"], point["rule_max_samples"]) == (6, 12)
+    assert result["points"] == points
+    assert result["changed"] is False and not result.get("failed")
+
+
+def test_response_batches_stop_at_the_cap(tmp_path: Path) -> None:
+    noisy = [[10.0, 500.0, 1000.0], [20.0, 900.0, 50.0], [5.0, 700.0, 300.0], [1.0, 2.0, 3000.0],
+             [1.0, 1.0, 1.0]]
+    script = Script(iter(rtt_outcome(64, b) for b in noisy), tmp_path, rtt_records)
+    plugin = make_action(response_action, "ansible.legacy.vnf_response_time", response_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 4  # 12 samples = max_samples
+    assert {call["module_name"] for call in script.calls} == {"vnf_response_time"}
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["n"], point["batches"]) == ("cap", 12, 4)
+    assert point["half_width"] > 0.05 * point["mean"]
+    assert result["samples_written"] == len(lines(tmp_path / "samples.jsonl")) == 24
+
+
+def test_response_lost_samples_are_journaled_and_count_to_the_cap(tmp_path: Path) -> None:
+    script = Script(iter([rtt_outcome(64, [None, None, None])] * 4), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    samples = lines(tmp_path / "samples.jsonl")
+    assert len(samples) == 24
+    assert {(r["status"], r["value"]) for r in samples} == {("lost", None)}
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["n"], point["n_lost"], point["mean"]) == ("cap", 12, 12, None)
+
+
+def test_response_one_point_per_size(tmp_path: Path) -> None:
+    outcomes = iter([rtt_outcome(64, [50.0] * 3), rtt_outcome(64, [50.0] * 3),
+                     rtt_outcome(1472, [80.0] * 3), rtt_outcome(1472, [80.0] * 3)])
+    script = Script(outcomes, tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, sizes=[64, 1472]))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert [call["module_args"]["sizes"] for call in script.calls] == [[64], [64], [1472], [1472]]
+    points = lines(tmp_path / "points.jsonl")
+    assert [(p["x"], p["reason"], p["batches"], p["mean"]) for p in points] == [
+        (64, "converged", 2, 50.0), (1472, "converged", 2, 80.0)]
+    assert [p["x"] for p in result["points"]] == [64, 1472]
+
+
+def test_response_batch_size_defaults_to_samples(tmp_path: Path) -> None:
+    script = Script(iter([rtt_outcome(64, [1.0] * 7)]), tmp_path, rtt_records)
+    args = response_args(tmp_path, samples=7, repeat={"min_samples": 2, "max_samples": 7})
+    plugin = make_action(response_action, "vnf_response_time", args)
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    assert [call["module_args"]["samples"] for call in script.calls] == [7]
+
+
+def test_failed_module_result_stops_and_keeps_written_samples(tmp_path: Path) -> None:
+    failure = {"failed": True, "msg": "probe failed: [Errno 1] Operation not permitted"}
+    outcomes = iter([rtt_outcome(64, [50.0] * 3), rtt_outcome(64, [50.0] * 3),  # point 64 done
+                     rtt_outcome(1472, [70.0, 90.0, 110.0]), failure,
+                     rtt_outcome(1472, [1.0] * 3)])  # never requested
+    script = Script(outcomes, tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, sizes=[64, 1472, 9000]))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 4
+    assert result["failed"] is True
+    assert result["msg"] == failure["msg"]
+    assert result["samples_written"] == 18
+    samples = lines(tmp_path / "samples.jsonl")
+    assert len(samples) == 18
+    assert [r["value"] for r in samples if r["x"] == 1472 and r["quantity"] == "rtt_proxy_us"] == [70.0, 90.0, 110.0]
+    points = lines(tmp_path / "points.jsonl")
+    assert [p["x"] for p in points] == [64]
+    assert result["points"] == points
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_check_mode_or_missing_journal_runs_the_module_once(tmp_path: Path, check_mode: bool) -> None:
+    args = response_args(tmp_path)
+    if not check_mode:
+        del args["journal"]
+    module_result = {"changed": False, "mode": "icmp", "msg": "check mode: parameters valid, nothing sent"}
+    script = Script(iter([module_result]), None, lambda outcome: 0)
+    plugin = make_action(response_action, "vnf_response_time", args, check_mode=check_mode)
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    (call,) = script.calls
+    assert call["module_args"] == {"paths": args["paths"], "sizes": [64], "samples": 20, "mode": "icmp"}
+    assert result == module_result
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("missing", ["path", "run_id", "platform", "label"])
+def test_incomplete_journal_fails_before_measuring(tmp_path: Path, missing: str) -> None:
+    args = response_args(tmp_path)
+    args["journal"] = {k: v for k, v in journal(tmp_path).items() if k != missing}
+    script = Script(iter([]), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", args)
+    plugin._execute_module = script  # type: ignore[method-assign]
+    with pytest.raises(AnsibleActionFail, match=f"journal.{missing} is required"):
+        plugin.run(task_vars=TASK_VARS)
+    assert script.calls == []
+
+
+@pytest.mark.parametrize("repeat", [{"min_samples": 5}, {"min_samples": 5, "max_samples": 2},
+                                    {"min_samples": "many", "max_samples": 9}])
+def test_bad_repeat_fails_before_measuring(tmp_path: Path, repeat: dict[str, Any]) -> None:
+    script = Script(iter([]), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    with pytest.raises(AnsibleActionFail, match="repeat: "):
+        plugin.run(task_vars=TASK_VARS)
+    assert script.calls == []
+
+
+# ---------------------------------------------------------------- boot and memory
+
+
+def boot_outcome(all_ms: float | None, boot_ms: list[float | None]) -> dict[str, Any]:
+    return {"changed": False, "count": len(boot_ms), "label": LABEL, "all_ms": all_ms, "boot_ms": boot_ms}
+
+
+def boot_args(run_dir: Path, repeat: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"driver": {"name": "docker"}, "count": "2",  # templated loop items may arrive as strings
+            "repeat": repeat or {"min_samples": 3, "max_samples": 6}, "journal": journal(run_dir)}
+
+
+def test_boot_repeats_until_converged(tmp_path: Path) -> None:
+    alls = [1000.0, 1010.0, 990.0, 5000.0]
+    assert t_half_width(alls[:3]) <= 0.05 * 1000.0  # converged at n = min_samples = 3
+    outcomes = iter(boot_outcome(a, [a - 100.0, a]) for a in alls)
+    script = Script(outcomes, tmp_path, lambda outcome: 1 + len(outcome["boot_ms"]))
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 3
+    assert all(call["module_args"] == {"driver": {"name": "docker"}, "count": "2"} for call in script.calls)
+    samples = lines(tmp_path / "samples.jsonl")
+    assert len(samples) == 9 == result["samples_written"]
+    assert all(validate_sample(record) == [] for record in samples)
+    assert [(r["repetition"], r["value"]) for r in samples if r["quantity"] == "all_ms"] == [
+        (0, 1000.0), (1, 1010.0), (2, 990.0)]
+    assert {(r["x"], r["x_unit"], r["mode"], r["metric"]) for r in samples} == {(2, "instances", None, "boot")}
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["batches"], point["quantity"], point["x"]) == ("converged", 3, "all_ms", 2)
+    assert point["mean"] == pytest.approx(1000.0)
+
+
+def test_boot_points_whose_instances_never_answer_stop_at_the_cap(tmp_path: Path) -> None:
+    outcomes = iter([boot_outcome(None, [400.0, None])] * 6)
+    script = Script(outcomes, tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 6
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["n"], point["n_lost"]) == ("cap", 6, 6)
+    samples = lines(tmp_path / "samples.jsonl")
+    assert [r["status"] for r in samples if r["quantity"] == "all_ms"] == ["lost"] * 6
+    assert [r["value"] for r in samples if r["quantity"] == "instance_ms"] == [400.0, None] * 6
+
+
+def test_memory_point(tmp_path: Path) -> None:
+    used = [70.0, 71.0, 72.0]
+    outcomes = iter({"changed": False, "count": 1, "label": LABEL, "server_used_mb": u,
+                     "available_before_mb": 1000.0, "available_after_mb": 1000.0 - u,
+                     "available_restored_mb": 1000.0,
+                     "instances": [{"name": "vnflab-docker-0", "pss_mb": 2.5, "cgroup_mb": 1.0,
+                                    "hypervisor_mb": None}]} for u in used)
+    script = Script(outcomes, tmp_path, lambda outcome: 6)
+    args = {"driver": {}, "count": 1, "repeat": {"min_samples": 3, "max_samples": 3},
+            "journal": journal(tmp_path)}
+    plugin = make_action(memory_action, "vnf_memory", args)
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["quantity"], point["n"], point["mean"]) == ("server_used_mb", 3, pytest.approx(71.0))
+    samples = lines(tmp_path / "samples.jsonl")
+    assert len(samples) == 18
+    assert all(validate_sample(record) == [] for record in samples)
+
+
+def test_without_repeat_one_batch_per_point(tmp_path: Path) -> None:
+    script = Script(iter([boot_outcome(None, [None, None])]), tmp_path, lambda outcome: 3)
+    args = boot_args(tmp_path)
+    del args["repeat"]
+    plugin = make_action(boot_action, "vnf_boot_time", args)
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 1
+    assert result["points"][0]["reason"] == "cap"

@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 
-packages=(python3 python3-venv python3-dev gcc git iproute2 iptables iputils-ping procps util-linux
+packages=(python3 python3-venv python3-dev gcc make libc6-dev git iproute2 iptables iputils-ping procps util-linux
           busybox-static docker.io ca-certificates)
 missing=()
 for pkg in "${packages[@]}"; do

@@ -64,7 +64,7 @@ class MeasureAction(ActionBase):
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric=self.METRIC,
                        host=str((task_vars or {}).get("inventory_hostname", "")),
-                       mode=args.get("mode"))
+                       mode=args.get("mode", "icmp") if self.METRIC == "response" else None)
         summaries = []
         written = 0
         for x, x_unit, point_args in self.points(args):

@@ -48,8 +48,8 @@ def _draw(ax: Axes, summary: pd.DataFrame, panel: Panel) -> None:
     colours = dict(zip(all_keys, sns.color_palette("colorblind", len(all_keys)), strict=True))
     names = legend_names(all_keys)
 
-    keys = zip(rows["platform"], rows["label"], rows["mode"], strict=True)
-    frame = rows.assign(series=[names[(p, lab, m)] for p, lab, m in keys])
+    row_keys = zip(rows["platform"], rows["label"], rows["mode"], strict=True)
+    frame = rows.assign(series=[names[(p, lab, m)] for p, lab, m in row_keys])
     sns.lineplot(
         data=frame, x="x", y="mean", hue="series", hue_order=[names[k] for k in keys],
         palette={names[k]: colours[k] for k in keys}, marker="o", errorbar=None, ax=ax,

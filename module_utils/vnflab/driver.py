@@ -130,8 +130,10 @@ class PlatformDriver:
         argv = self.render(key, instance)
         try:
             return self._run(argv, capture_output=True, text=True, timeout=self._timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return subprocess.CompletedProcess(argv, 127, "", str(exc))
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            # ValueError: e.g. a NUL byte in an argument. Reported as the command's failure, never lost
+            # in a worker thread.
+            return subprocess.CompletedProcess(argv, 127, "", f"{type(exc).__name__}: {exc}")
 
     def _start_one(self, instance: Instance) -> Instance:
         instance.start_ns = time.clock_gettime_ns(time.CLOCK_REALTIME)

@@ -6,6 +6,7 @@ import errno
 import socket
 import struct
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -158,6 +159,28 @@ def test_realtime_clock_is_the_wall_clock() -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux socket timestamping")
+def _wait_for_rx_timestamping(receiver: socket.socket) -> None:
+    """Return once the kernel stamps datagrams arriving at receiver (its timestamping is enabled).
+
+    When no socket on the host wants timestamps, enabling them turns the kernel's netstamp static key
+    on from a workqueue, so a datagram sent at once may arrive unstamped. Throwaway datagrams from
+    another socket are sent until one arrives stamped; each is read before the next is sent.
+    """
+    warm = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.settimeout(1.0)
+    try:
+        for _ in range(100):
+            warm.sendto(b"w", receiver.getsockname())
+            _data, ancdata, _flags, _addr = receiver.recvmsg(64, ts.ANCILLARY_BUFSIZE)
+            if ts.parse_rx_timestamp_ns(ancdata) is not None:
+                return
+            time.sleep(0.01)
+        pytest.fail("the kernel never stamped a loopback datagram on receive")
+    finally:
+        receiver.settimeout(None)
+        warm.close()
+
+
 def test_loopback_udp_tx_and_rx_stamps() -> None:
     """Real kernel: OPT_ID keys count datagrams from 0, TX precedes RX, sources are kernel."""
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -167,6 +190,7 @@ def test_loopback_udp_tx_and_rx_stamps() -> None:
         sources = ts.enable_timestamps(sender)
         assert sources.tx == ts.SOURCE_KERNEL_SOFTWARE
         assert ts.enable_timestamps(receiver, tx=False).rx == ts.SOURCE_KERNEL_SOFTWARE
+        _wait_for_rx_timestamping(receiver)
         before = ts.realtime_ns()
         for _ in range(2):
             sender.sendto(b"x" * 100, receiver.getsockname())

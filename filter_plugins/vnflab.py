@@ -97,6 +97,26 @@ def vnflab_ifname(pattern: str, platform: str) -> str:
     return name
 
 
+def vnflab_keyvalue(text: str) -> dict[str, str]:
+    """Parse 'key=value' lines (BUILD-INFO files); blank lines and lines without '=' are skipped."""
+    pairs = (line.split("=", 1) for line in str(text).splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def vnflab_netmask(cidr: str) -> str:
+    """Dotted netmask of a lab network ('198.18.11.0/24' -> '255.255.255.0')."""
+    return str(lab_network(cidr).netmask)
+
+
+def vnflab_mac(address: str) -> str:
+    """Locally administered MAC derived from an IPv4 address (same rule as the platform driver's ${mac})."""
+    try:
+        packed = ipaddress.IPv4Address(str(address).split("/")[0]).packed
+    except ValueError as exc:
+        raise AnsibleFilterError(f"vnflab_mac: {address!r} is not an IPv4 address") from exc
+    return "02:00:" + ":".join(f"{byte:02x}" for byte in packed)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
@@ -106,4 +126,7 @@ class FilterModule:
             "vnflab_in_lab_range": vnflab_in_lab_range,
             "vnflab_network_vars": vnflab_network_vars,
             "vnflab_ifname": vnflab_ifname,
+            "vnflab_mac": vnflab_mac,
+            "vnflab_netmask": vnflab_netmask,
+            "vnflab_keyvalue": vnflab_keyvalue,
         }

@@ -1,8 +1,8 @@
 """End to end: `ansible-playbook site.yml` on the built-in local lab, checked against independent references.
 
-Stands up the real lab on this machine (network namespaces, Docker engine, proxy container), so it needs
-root and the packages of scripts/install.sh. Small parameters: the `quick` profile (N in {1, 4}; sizes
-{64, 1472, 65507}).
+Stands up the real lab on this machine (network namespaces, Docker engine and proxy container, QEMU
+microVMs with the C proxy), so it needs root and the packages of scripts/install.sh. Both platforms,
+small parameters: the `quick` profile (N in {1, 4}; sizes {64, 1472, 65507}).
 """
 
 from __future__ import annotations
@@ -23,12 +23,16 @@ from vnflab.load import load_run
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = [str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")]
 PROXY_A = "198.18.11.1"
+PLATFORMS = ("docker", "kvm")
+LABELS = {"docker": "docker/debian12-iptables (native, stand-in for CoreOS)",
+          "kvm": "kvm/linux-microvm ({accel}, stand-in for OSv)"}
 HOST_A_NS = "vnflab-a"
 
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root"),
     pytest.mark.skipif(shutil.which("dockerd") is None, reason="Docker engine not installed (scripts/install.sh)"),
+    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed (scripts/install.sh)"),
 ]
 
 
@@ -51,10 +55,14 @@ def lab_leftovers() -> list[str]:
     links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True,
                                       check=True).stdout)
     found += [f"link {link['ifname']}" for link in links
-              if re.match(r"^(vbr-|va-|vb-|vp-)", link["ifname"])]
+              if re.match(r"^(vbr-|va-|vb-|vp-|vnflab-kvm|vm[0-9a-f]{10}-n)", link["ifname"])]
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
     found += [f"rule {line}" for line in rules.splitlines() if "vnflab" in line]
-    found += [f"pidfile {p}" for p in Path("/run/vnflab").glob("*.pid")] if Path("/run/vnflab").is_dir() else []
+    run_dir = Path("/run/vnflab")
+    found += [f"pidfile {p}" for p in run_dir.rglob("*.pid")] if run_dir.is_dir() else []
+    qemu = subprocess.run(["pgrep", "-a", "-f", "qemu-system-x86_64"], capture_output=True, text=True, check=False)
+    found += [f"process {line}" for line in qemu.stdout.splitlines() if "/run/vnflab/kvm" in line]
+    found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines() if "vnflab" in line]
     return found
 
 
@@ -62,7 +70,8 @@ def lab_leftovers() -> list[str]:
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     results = tmp_path_factory.mktemp("results")
     try:
-        ansible("site.yml", "-e", "vnflab_profile=quick", "-e", f"vnflab_results_dir={results}")
+        ansible("site.yml", "-e", "vnflab_profile=quick", "-e", f"vnflab_results_dir={results}",
+                "-e", '{"vnflab_platforms": ["docker", "kvm"]}')
         runs = sorted(p for p in results.iterdir() if p.is_dir())
         assert len(runs) == 1, f"expected one run directory, found {runs}"
         yield runs[0]
@@ -72,9 +81,10 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                            timeout=600, check=False)
 
 
-def medians(run_dir: Path, metric: str, quantity: str) -> dict[int, float]:
+def medians(run_dir: Path, metric: str, quantity: str, platform: str = "docker") -> dict[int, float]:
     samples = load_run(run_dir).samples
-    rows = samples[(samples.metric == metric) & (samples.quantity == quantity) & (samples.status == "ok")]
+    rows = samples[(samples.platform == platform) & (samples.metric == metric) & (samples.quantity == quantity)
+                   & (samples.status == "ok")]
     return {int(x): float(group.value.median()) for x, group in rows.groupby("x")}
 
 
@@ -85,6 +95,8 @@ def test_run_directory_holds_samples_manifest_tables_figures_and_report(run_dir:
         assert (run_dir / "figures" / f"{panel}.png").stat().st_size > 1000, panel
         assert (run_dir / "tables" / f"{panel}.csv").is_file(), panel
     manifest = json.loads((run_dir / "manifest.json").read_text())
+    kvm = manifest["hosts"]["osv"]["platform_info"]
+    assert kvm["accelerator"] in ("kvm", "tcg") and kvm["microvm_build"]["kernel_package"]
     server = manifest["hosts"]["coreos"]
     assert server["tools"]["docker_server"], "Docker version missing from the manifest"
     assert server["tools"]["runc"] and server["kernel"] and server["cpu_model"]
@@ -96,24 +108,39 @@ def test_run_directory_holds_samples_manifest_tables_figures_and_report(run_dir:
 def test_every_record_follows_the_schema_and_nothing_was_lost(run_dir: Path) -> None:
     samples = load_run(run_dir).samples
     assert set(samples.metric) == {"boot", "response", "memory"}
-    assert (samples.label == "docker/debian12-iptables (native, stand-in for CoreOS)").all()
+    assert set(samples.platform) == set(PLATFORMS)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    accel = manifest["hosts"]["osv"]["platform_info"]["accelerator"]
+    for platform in PLATFORMS:
+        labels = set(samples[samples.platform == platform].label)
+        assert labels == {LABELS[platform].format(accel=accel)}, labels
     response = samples[samples.metric == "response"]
-    assert len(response) >= 2 * 3 * 20, "at least 20 samples per size and path"
+    assert len(response) >= 2 * 2 * 3 * 20, "at least 20 samples per platform, size and path"
     assert (response.status == "ok").all(), "the proxy lost packets"
 
 
-def test_proxied_rtt_exceeds_the_direct_floor(run_dir: Path) -> None:
-    proxied = medians(run_dir, "response", "rtt_proxy_us")
-    direct = medians(run_dir, "response", "rtt_direct_us")
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_proxied_rtt_exceeds_the_direct_floor(run_dir: Path, platform: str) -> None:
+    proxied = medians(run_dir, "response", "rtt_proxy_us", platform)
+    direct = medians(run_dir, "response", "rtt_direct_us", platform)
     assert set(proxied) == set(direct) == {64, 1472, 65507}
     for size, rtt in proxied.items():
         assert rtt > direct[size] > 0, f"{size} B: proxy {rtt} us vs direct {direct[size]} us"
     assert proxied[65507] > proxied[64], "a 64 KB datagram must take longer than 64 B"
 
 
-def test_boot_times_are_positive_and_grow_with_n(run_dir: Path) -> None:
+def test_the_vm_path_is_slower_than_the_container_path(run_dir: Path) -> None:
+    """An emulated VM with a user-space proxy adds more than a container's kernel DNAT rules."""
+    vm = medians(run_dir, "response", "rtt_proxy_us", "kvm")
+    container = medians(run_dir, "response", "rtt_proxy_us", "docker")
+    for size in (64, 1472, 65507):
+        assert vm[size] > container[size], f"{size} B: VM {vm[size]} us vs container {container[size]} us"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_boot_times_are_positive_and_grow_with_n(run_dir: Path, platform: str) -> None:
     samples = load_run(run_dir).samples
-    boot = samples[samples.metric == "boot"]
+    boot = samples[(samples.metric == "boot") & (samples.platform == platform)]
     assert (boot.status == "ok").all(), "some instance never answered"
     assert (boot.value > 0).all()
     all_ms = boot[boot.quantity == "all_ms"].groupby("x").value.mean()
@@ -128,6 +155,16 @@ def test_memory_after_the_instances_started_exceeds_memory_before(run_dir: Path)
     pss = medians(run_dir, "memory", "instance_pss_mb")
     cgroup = medians(run_dir, "memory", "instance_cgroup_mb")
     assert 0 < pss[4] < 64 and 0 < cgroup[4] < 64, (pss, cgroup)
+
+
+def test_vm_memory_is_that_of_whole_qemu_processes(run_dir: Path) -> None:
+    """Each VM's PSS is its QEMU process: more than a container, bounded by guest RAM plus QEMU."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    guest_mb = float(manifest["hosts"]["osv"]["platform_info"]["memory_mb"])
+    pss = medians(run_dir, "memory", "instance_pss_mb", "kvm")
+    assert 10 < pss[1] < guest_mb + 256, pss
+    used = medians(run_dir, "memory", "server_used_mb", "kvm")
+    assert used[4] > used[1] > 0, used
 
 
 def test_ping_agrees_with_the_response_probe(run_dir: Path) -> None:

@@ -29,7 +29,8 @@ def test_filter_module_exports_every_filter() -> None:
     filters = flt.FilterModule().filters()
     assert set(filters) == {
         "vnflab_host_address", "vnflab_path_addresses", "vnflab_measured_servers",
-        "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname",
+        "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname", "vnflab_mac", "vnflab_netmask",
+        "vnflab_keyvalue",
     }
     assert all(callable(function) for function in filters.values())
 
@@ -240,3 +241,19 @@ def test_ifname_length_limit(pattern: str, platform: str, name: str) -> None:
     with pytest.raises(AnsibleFilterError, match="1 to 15 characters") as caught:
         flt.vnflab_ifname(pattern, platform)
     assert repr(name) in str(caught.value)
+
+
+def test_mac_matches_the_driver_rule() -> None:
+    from ansible.module_utils.vnflab.driver import instance_mac
+
+    for address in ("198.19.16.2", "198.18.21.1", "198.19.23.254"):
+        assert flt.vnflab_mac(address) == instance_mac(address)
+    assert flt.vnflab_mac("198.18.21.1/24") == "02:00:c6:12:15:01"
+
+
+def test_netmask_and_keyvalue() -> None:
+    assert flt.vnflab_netmask("198.19.16.0/21") == "255.255.248.0"
+    with pytest.raises(AnsibleFilterError):
+        flt.vnflab_netmask("10.0.0.0/8")
+    assert flt.vnflab_keyvalue("a=1\nkernel_file=vmlinux\n\nnoise\nx=y=z\n") == {
+        "a": "1", "kernel_file": "vmlinux", "x": "y=z"}

@@ -1,0 +1,65 @@
+"""platform_kvm without a KVM server: OSv templates render to what Capstan and dnsmasq expect, bad input
+fails early naming the variable (argument specs and the role's own checks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+
+
+def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(ROOT / "tests/static/playbooks" / name),
+                           "-e", f"ansible_python_interpreter={sys.executable}", *extra], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
+
+
+def test_osv_templates_render(tmp_path: Path) -> None:
+    done = run_playbook("kvm-osv-render.yml", "-e", f"out_dir={tmp_path}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    package = yaml.safe_load((tmp_path / "osv-package.yaml").read_text())
+    assert package["name"] == "vnflab-proxy-proxy-abc" and package["require"] == ["osv.bootstrap"]
+    run = yaml.safe_load((tmp_path / "osv-run.yaml").read_text())
+    assert run["runtime"] == "native"
+    assert run["config_set"][run["config_set_default"]]["bootcmd"].endswith("/vnflab-proxy.so --mode udp")
+    dnsmasq = (tmp_path / "dnsmasq-instances.conf").read_text().splitlines()
+    assert "interface=vbr-kvm-i" in dnsmasq and "port=0" in dnsmasq
+    hosts = [line for line in dnsmasq if line.startswith("dhcp-host=")]
+    assert hosts == [f"dhcp-host=02:00:c6:13:10:{2 + i:02x},198.19.16.{2 + i}" for i in range(4)]
+    assert "dhcp-range=198.19.16.2,static,255.255.248.0,12h" in dnsmasq
+
+
+@pytest.mark.parametrize(("variables", "named"), [
+    ({"platform_kvm_guest": "firecracker"}, "platform_kvm_guest"),
+    ({"platform_kvm_memory_mb": "lots"}, "platform_kvm_memory_mb"),
+    ({"platform_kvm_accel": "hvf"}, "platform_kvm_accel"),
+    ({"platform_kvm_guest": "osv", "platform_kvm_proxy_mode": "raw"}, "platform_kvm_proxy_mode"),
+    ({"vnflab_instance_cidr": "10.1.0.0/21"}, "vnflab_instance_cidr"),
+])
+def test_bad_input_fails_naming_the_variable(variables: dict[str, str], named: str) -> None:
+    done = run_playbook("kvm-bad-input.yml", "-e", json.dumps(variables))
+    assert done.returncode != 0
+    assert named in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("variables", "named"), [
+    ({"platform_kvm_memory_mb": 32, "platform_kvm_guest": "linux-microvm"}, "platform_kvm_memory_mb"),
+    ({"platform_kvm_memory_mb": 96, "vnflab_boot_counts": [1, 1000], "vnflab_memory_counts": [1]},
+     "vnflab_boot_counts"),
+])
+def test_capacity_checks_fail_naming_the_variable(variables: dict[str, object], named: str) -> None:
+    """The driver entry point checks memory per VM and the sweep against MemAvailable before any VM starts."""
+    facts = {"platform_kvm_accel_used": "tcg", "platform_kvm_guest": "linux-microvm", "platform_kvm_proxy_mode": "raw",
+             "platform_kvm_boot_args": [], "platform_kvm_proxy_bin": {"stat": {"checksum": "0" * 64}},
+             "entry": "driver"}
+    done = run_playbook("kvm-bad-input.yml", "-e", json.dumps({**facts, **variables}))
+    assert done.returncode != 0
+    assert named in done.stdout + done.stderr, done.stdout[-3000:]

@@ -129,7 +129,6 @@ stop_errors:
   sample: []
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
@@ -140,6 +139,7 @@ from ansible.module_utils.vnflab.moduledoc import (
     check_between,
     check_count,
     check_positive,
+    run_probe_module,
 )
 
 NS_PER_MS = 1e6
@@ -202,18 +202,11 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     # Validate everything before run(): the prober checks these only after the instances started.
-    for name, problem in (("count", check_count(params["count"])),
-                          ("timeout_s", check_positive(params["timeout_s"])),
-                          ("poll_interval_ms", check_positive(params["poll_interval_ms"])),
-                          ("max_pps", check_between(params["max_pps"], 1, MAX_PPS))):
-        if problem:
-            module.fail_json(msg=f"{name}: {problem}")
-    try:
-        module.exit_json(**run(module))
-    except DriverError as exc:
-        module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
-    except OSError as exc:
-        module.fail_json(msg=f"probe failed: {exc}", exception=traceback.format_exc())
+    checks = [("count", check_count(params["count"])),
+              ("timeout_s", check_positive(params["timeout_s"])),
+              ("poll_interval_ms", check_positive(params["poll_interval_ms"])),
+              ("max_pps", check_between(params["max_pps"], 1, MAX_PPS))]
+    run_probe_module(module, checks, run, (DriverError,))
 
 
 if __name__ == "__main__":

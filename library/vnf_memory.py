@@ -131,7 +131,6 @@ stop_errors:
 
 import statistics
 import time
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
@@ -141,6 +140,7 @@ from ansible.module_utils.vnflab.moduledoc import (
     check_count,
     check_non_negative,
     check_positive,
+    run_probe_module,
 )
 
 
@@ -207,18 +207,11 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     # Validate everything before run(): the prober and sleep check these only after the instances started.
-    for name, problem in (("count", check_count(params["count"])),
-                          ("timeout_s", check_positive(params["timeout_s"])),
-                          ("settle_s", check_non_negative(params["settle_s"])),
-                          ("reads", None if params["reads"] >= 1 else f"must be at least 1, got {params['reads']}")):
-        if problem:
-            module.fail_json(msg=f"{name}: {problem}")
-    try:
-        module.exit_json(**run(module))
-    except DriverError as exc:
-        module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
-    except OSError as exc:
-        module.fail_json(msg=f"probe failed: {exc}", exception=traceback.format_exc())
+    checks = [("count", check_count(params["count"])),
+              ("timeout_s", check_positive(params["timeout_s"])),
+              ("settle_s", check_non_negative(params["settle_s"])),
+              ("reads", None if params["reads"] >= 1 else f"must be at least 1, got {params['reads']}")]
+    run_probe_module(module, checks, run, (DriverError,))
 
 
 if __name__ == "__main__":

@@ -112,7 +112,6 @@ mode:
 """
 
 import ipaddress
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.echo_probe import EchoProber
@@ -122,6 +121,7 @@ from ansible.module_utils.vnflab.moduledoc import (
     check_non_negative,
     check_positive,
     check_sizes,
+    run_probe_module,
 )
 
 
@@ -173,19 +173,14 @@ def main() -> None:
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    for name, problem in (("sizes", check_sizes(params["sizes"])),
-                          ("paths", check_paths(params["paths"])),
-                          ("samples", None if params["samples"] >= 1 else "must be at least 1"),
-                          ("warmup", None if params["warmup"] >= 0 else "must be at least 0"),
-                          ("interval_ms", check_non_negative(params["interval_ms"])),
-                          ("timeout_ms", check_positive(params["timeout_ms"])),
-                          ("udp_port", check_between(params["udp_port"], 1, 65535))):
-        if problem:
-            module.fail_json(msg=f"{name}: {problem}")
-    try:
-        module.exit_json(**run(module))
-    except OSError as exc:
-        module.fail_json(msg=f"probe failed: {exc}", exception=traceback.format_exc())
+    checks = [("sizes", check_sizes(params["sizes"])),
+              ("paths", check_paths(params["paths"])),
+              ("samples", None if params["samples"] >= 1 else "must be at least 1"),
+              ("warmup", None if params["warmup"] >= 0 else "must be at least 0"),
+              ("interval_ms", check_non_negative(params["interval_ms"])),
+              ("timeout_ms", check_positive(params["timeout_ms"])),
+              ("udp_port", check_between(params["udp_port"], 1, 65535))]
+    run_probe_module(module, checks, run, ())
 
 
 if __name__ == "__main__":

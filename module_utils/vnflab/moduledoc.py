@@ -48,3 +48,21 @@ def check_between(value: int, low: int, high: int) -> str | None:
     if not low <= value <= high:
         return f"must be between {low} and {high}, got {value}"
     return None
+
+
+def run_probe_module(module: Any, checks: list[tuple[str, str | None]], run: Any,
+                     expected: tuple[type[Exception], ...] = ()) -> None:
+    """The shape every probe module's main() shares: fail on the first bad option (naming it) before
+    anything starts, then run and exit; expected errors and OSError (no raw socket, no root) become
+    fail_json with the traceback."""
+    import traceback
+
+    for name, problem in checks:
+        if problem:
+            module.fail_json(msg=f"{name}: {problem}")
+    try:
+        module.exit_json(**run(module))
+    except expected as exc:
+        module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
+    except OSError as exc:
+        module.fail_json(msg=f"probe failed: {exc}", exception=traceback.format_exc())

@@ -18,7 +18,8 @@ PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(ROOT / "tests/static/playbooks" / name),
-                           "-e", f"ansible_python_interpreter={sys.executable}", *extra], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                           "-e", f"ansible_python_interpreter={sys.executable}", *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
                           env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
 
 

@@ -64,3 +64,11 @@ def test_capacity_checks_fail_naming_the_variable(variables: dict[str, object], 
     done = run_playbook("kvm-bad-input.yml", "-e", json.dumps({**facts, **variables}))
     assert done.returncode != 0
     assert named in done.stdout + done.stderr, done.stdout[-3000:]
+
+
+def test_missing_kernel_fails_naming_the_variable() -> None:
+    done = run_playbook("kvm-bad-input.yml", "-e", json.dumps({
+        "entry": "microvm", "platform_kvm_microvm_kernel_version": "0.0.0-no-such",
+        "platform_kvm_install_dir": "/nonexistent", "platform_kvm_cache_dir": "/nonexistent"}))
+    assert done.returncode != 0
+    assert "platform_kvm_microvm_kernel_version" in done.stdout + done.stderr, done.stdout[-3000:]

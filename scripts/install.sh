@@ -13,7 +13,7 @@ for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 # The microVM builder fetches Debian's cloud kernel with apt-get download: it needs package lists.
-if ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
   apt-get update -qq
 fi
 if [ "${#missing[@]}" -gt 0 ]; then

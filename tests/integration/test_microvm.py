@@ -291,8 +291,9 @@ def test_one_then_two_vms_answer_ping_and_stop_clean(lab: Lab, image: Path) -> N
     (address,) = lab.start("vnfm-t0", image, 0)
     assert lab.pid("vnfm-t0") is not None
     lab.wait_ping("vnfm-t0", address)
-    console = lab.console("vnfm-t0")
-    assert "vnflab: network up" in console and "vnflab: instance ready" in console
+    # The guest can answer ping a moment before its serial console shows the markers: wait for them.
+    lab.wait_console("vnfm-t0", "vnflab: network up", timeout=30)
+    lab.wait_console("vnfm-t0", "vnflab: instance ready", timeout=30)
     lab.stop("vnfm-t0")
     lab.assert_gone("vnfm-t0")
     lab.stop("vnfm-t0")  # idempotent
@@ -302,7 +303,7 @@ def test_one_then_two_vms_answer_ping_and_stop_clean(lab: Lab, image: Path) -> N
         addresses = list(pool.map(lambda i: lab.start(names[i], image, 1 + i)[0], range(len(names))))
     for name, address in zip(names, addresses, strict=True):
         lab.wait_ping(name, address)
-        assert "vnflab: instance ready" in lab.console(name)
+        lab.wait_console(name, "vnflab: instance ready", timeout=30)
     for name in names:
         lab.stop(name)
         lab.assert_gone(name)

@@ -21,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nslab import cmdline as _cmdline
+from nslab import in_ns as _in_ns
+from nslab import pid_alive
+from nslab import run as _run
+from nslab import wait_for as _wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -44,39 +49,6 @@ SIZES = (64, 1472, 65507)
 # stamp, so the probe reads lower by the send path (tens of us here); allowed gap:
 PING_TOLERANCE_ABS_US = 50.0
 PING_TOLERANCE_REL = 0.5
-
-
-def _run(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=timeout)
-
-
-def _in_ns(namespace: str, *command: str) -> list[str]:
-    return ["ip", "netns", "exec", namespace, *command]
-
-
-def pid_alive(pid: int) -> bool:
-    """True if pid exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X", b"")
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 @dataclass

@@ -23,13 +23,15 @@ import signal
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from nslab import in_ns as _in_ns
+from nslab import run as _run
+from nslab import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -54,29 +56,8 @@ SIZES = (64, 1472, 65507)
 RTT_SAMPLES, RTT_WARMUP = 20, 3
 
 
-def _run(*args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), check=check, capture_output=True, text=True, timeout=timeout)
-
-
-def _in_ns(namespace: str, *command: str) -> list[str]:
-    return ["ip", "netns", "exec", namespace, *command]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rfind(b")") + 2 :][:1] not in (b"Z", b"X", b"")
-
-
-def _wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+def _wait_for(predicate: Any, timeout: float, what: str) -> None:
+    wait_for(predicate, timeout, what, interval=0.02)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The kvm platform's microVM (local-lab stand-in for OSv) on this machine.
 
-Builds the image with ``roles/platform_kvm/files/vnflab-build-microvm`` (cached under
+Builds the image with ``roles/lab_common/files/vnflab-build-microvm`` (cached under
 ``.cache/microvm-test`` keyed by the builder's inputs), boots microVMs under QEMU TCG with
 ``vnflab-microvm`` on bridges in the root namespace (``vnfmbr0`` 198.18.253.1/24, ``vnfmbr1``
 198.18.254.1/24; VMs at .10 and up, no route beyond the bridges) and checks that they answer ping,
@@ -33,7 +33,8 @@ from ansible.module_utils.vnflab.timestamps import realtime_ns
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = REPO / "roles" / "platform_kvm" / "files"
-BUILDER = FILES / "vnflab-build-microvm"
+SHARED_FILES = REPO / "roles" / "lab_common" / "files"
+BUILDER = SHARED_FILES / "vnflab-build-microvm"
 MICROVM = FILES / "vnflab-microvm"
 KVM_PROBE = FILES / "vnflab-kvm-probe"
 CACHE = REPO / ".cache" / "microvm-test"
@@ -266,7 +267,7 @@ def test_build_is_reproducible_and_packs_what_init_needs(image: Path, tmp_path: 
     members = cpio_members(image / "initramfs.cpio.gz")
     for name in ("init", "bin/busybox", "usr/sbin/vnflab-proxy", "etc/vnflab/modules"):
         assert name in members, f"{name} not in the initramfs"
-    assert members["init"] == (FILES / "microvm-init").read_bytes()
+    assert members["init"] == (SHARED_FILES / "microvm-init").read_bytes()
     assert hashlib.sha256(members["usr/sbin/vnflab-proxy"]).hexdigest() == info["proxy_sha256"]
     modules = members["etc/vnflab/modules"].decode().split()
     assert modules and modules[-1].endswith("/virtio_net.ko"), modules

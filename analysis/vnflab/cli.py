@@ -1,4 +1,4 @@
-"""``vnflab`` command line: ``new-run``, ``summary``, ``report``."""
+"""``vnflab`` command line: ``new-run``, ``manifest``, ``summary``, ``report``, ``compare``, ``run``."""
 
 from __future__ import annotations
 
@@ -45,16 +45,63 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from vnflab.report import build_report
+    from vnflab.report import ReportOptions, build_report
 
-    generated = build_report(Path(args.run_dir))
+    options = ReportOptions(baseline=args.baseline, weights=Path(args.weights) if args.weights else None,
+                            paper=Path(args.paper) if args.paper else None)
+    generated = build_report(Path(args.run_dir), options)
     print(generated.report)
+    print(generated.html)
     for path in generated.tables.values():
         print(path)
     for paths in generated.figures.values():
         for path in paths:
             print(path)
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from vnflab.compare import CompareOptions, compare_markdown, compare_runs, regressions
+    from vnflab.load import load_run
+
+    run_a = load_run(Path(args.run_a))
+    run_b = load_run(Path(args.run_b))
+    options = CompareOptions(alpha=args.alpha, min_change_pct=args.min_change)
+    table = compare_runs(run_a.samples, run_b.samples, options)
+    markdown = compare_markdown(table, run_a.run_id, run_b.run_id, options)
+    if args.out:
+        from vnflab.tablefiles import write_table_files, write_text
+
+        out = Path(args.out)
+        write_table_files(table, out / "compare", f"Run comparison {run_a.run_id} -> {run_b.run_id}")
+        write_text(out / "compare.md", markdown)
+    sys.stdout.write(table.to_csv(index=False, lineterminator="\n") if args.csv else markdown)
+    found = regressions(table)
+    if args.fail_on_regression and not found.empty:
+        print(f"vnflab compare: {len(found)} regression(s)", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+
+    from vnflab.labrun import PROJECT_DIR, RunOptions, run_lab
+
+    extravars = {}
+    for item in args.extra_vars:
+        if item.startswith("{"):
+            extravars.update(json.loads(item))
+        else:
+            key, _, value = item.partition("=")
+            extravars[key] = value
+    options = RunOptions(
+        project_dir=Path(args.project_dir) if args.project_dir else PROJECT_DIR,
+        inventory=args.inventory, profile=args.profile, metrics=tuple(args.metric),
+        results_dir=Path(args.results_dir) if args.results_dir else PROJECT_DIR / "results",
+        extravars=extravars, interval=args.interval,
+    )
+    return run_lab(options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,7 +124,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="regenerate tables, figures and report.md of a run")
     report.add_argument("run_dir", metavar="RUN_DIR")
+    report.add_argument("--baseline", default="native",
+                        help="engine (label) or platform name of the overhead baseline (default: native)")
+    report.add_argument("--weights", metavar="FILE", help="requirement weights JSON (format of data/requirements.json)")
+    report.add_argument("--paper", metavar="FILE", help="paper figures JSON (format of data/paper.json)")
     report.set_defaults(handler=_report)
+
+    compare = commands.add_parser("compare", help="compare two runs point by point (Mann-Whitney U, Holm)")
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--csv", action="store_true", help="CSV instead of Markdown on stdout")
+    compare.add_argument("--out", metavar="DIR", help="also write compare.{csv,md,tex} into DIR")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the Holm-adjusted p")
+    compare.add_argument("--min-change", type=float, default=0.0, metavar="PCT",
+                         help="smallest change of the median, in %%, that counts as a regression or improvement")
+    compare.add_argument("--fail-on-regression", action="store_true", help="exit 3 when a point regressed")
+    compare.set_defaults(handler=_compare)
+
+    run = commands.add_parser("run", help="run site.yml through ansible-runner with progress, then the report")
+    run.add_argument("--metric", action="append", default=[], choices=["boot", "response", "memory"],
+                     help="measure only this metric (repeatable; default: all)")
+    run.add_argument("--inventory", "-i", help="inventory (default: the one in ansible.cfg, the local lab)")
+    run.add_argument("--profile", default="default", help="playbooks/profiles/<PROFILE>.yml (default: default)")
+    run.add_argument("--results-dir", help="where the run directory is created (default: results/)")
+    run.add_argument("--project-dir", help=argparse.SUPPRESS)
+    run.add_argument("--extra-vars", "-e", action="append", default=[], help="KEY=VALUE or JSON, as ansible-playbook")
+    run.add_argument("--interval", type=float, default=5.0, help="seconds between progress lines")
+    run.set_defaults(handler=_run)
     return parser
 
 

@@ -55,3 +55,10 @@ def markdown_table(frame: pd.DataFrame, headers: Sequence[str] | None = None) ->
     for row in frame.itertuples(index=False, name=None):
         lines.append("| " + " | ".join(_cell(v.item() if hasattr(v, "item") else v) for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def fmt_p(value: float) -> str:
+    """A p-value: two significant digits, scientific below 0.001 (``n/a`` for NaN)."""
+    if math.isnan(value):
+        return MISSING
+    return f"{value:.2g}" if value < 0.001 else fmt_num(value, 2)

@@ -1,9 +1,11 @@
 """Figures in the shape of the paper's Fig. 2, drawn from the summary table (Agg, no pyplot state).
 
-Each panel: one line per platform label, mean with Student-t 95% CI error bars, log2 x axis
-ticked at the measured x; panel (b) adds each platform's direct floor (``rtt_direct_us``) dashed.
-PNG and SVG are written with fixed metadata (no dates, fixed SVG id salt) so that regenerating
-from the same data gives identical files with the same matplotlib and fonts.
+Each panel: one line per platform label, mean with its Student-t 95% CI as a shaded band, log2 x
+axis ticked at the measured x, log y axis when the means span more than :data:`LOG_Y_SPAN` (so a
+microVM and a container fit one panel); panel (b) adds each platform's direct floor
+(``rtt_direct_us``) dashed. PNG (for the report), SVG and PDF (for papers) are written with fixed
+metadata (no dates, fixed Creator/Producer, fixed SVG id salt) so that regenerating from the same
+data gives identical files with the same matplotlib and fonts.
 """
 
 from __future__ import annotations
@@ -22,9 +24,14 @@ from matplotlib.ticker import NullLocator
 from vnflab.panels import PANELS, Panel, SeriesKey, legend_names, panel_rows, series_keys
 
 _RC: dict[Any, Any] = {"svg.hashsalt": "vnflab", "svg.fonttype": "path", "path.simplify": True}
-_PNG_METADATA: dict[str, str | None] = {"Software": None}
-_SVG_METADATA: dict[str, str | None] = {"Date": None, "Creator": None}
-FORMATS: tuple[str, ...] = ("png", "svg")
+_METADATA: dict[str, dict[str, str | None]] = {
+    "png": {"Software": None},
+    "svg": {"Date": None, "Creator": None},
+    "pdf": {"Creator": "vnflab", "Producer": "vnflab", "CreationDate": None},
+}
+FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
+#: A y axis whose positive values span more than this factor (max / min) is drawn on a log scale.
+LOG_Y_SPAN = 30.0
 
 
 def _x_tick_label(x: int, x_unit: str) -> str:
@@ -58,7 +65,7 @@ def _draw(ax: Axes, summary: pd.DataFrame, panel: Panel) -> None:
         mine = _series(rows, key)
         low = (mine["mean"] - mine["ci_low"]).fillna(0.0)
         high = (mine["ci_high"] - mine["mean"]).fillna(0.0)
-        ax.errorbar(mine["x"], mine["mean"], yerr=[low, high], fmt="none", ecolor=colours[key], capsize=3, lw=1)
+        ax.fill_between(mine["x"], mine["mean"] - low, mine["mean"] + high, color=colours[key], alpha=0.2, lw=0)
     for key in series_keys(floor_rows):
         mine = _series(floor_rows, key)
         ax.plot(mine["x"], mine["mean"], linestyle="--", color=colours[key], lw=1,
@@ -71,11 +78,21 @@ def _draw(ax: Axes, summary: pd.DataFrame, panel: Panel) -> None:
     ax.set_xlabel(panel.x_label)
     ax.set_ylabel(panel.y_label)
     ax.set_title(panel.title)
-    bottom, _ = ax.get_ylim()
-    ax.set_ylim(bottom=min(0.0, bottom))
+    means = pd.concat([rows["mean"], floor_rows["mean"]]).dropna()
+    apply_y_scale(ax, means)
     legend = ax.get_legend()
     if legend is not None:
         legend.remove()
+
+
+def apply_y_scale(ax: Axes, values: pd.Series) -> None:
+    """Log y when the positive ``values`` span more than :data:`LOG_Y_SPAN`, else linear from 0."""
+    positive = values[values > 0]
+    if len(positive) == len(values) and len(positive) and positive.max() / positive.min() > LOG_Y_SPAN:
+        ax.set_yscale("log")
+        return
+    bottom, _ = ax.get_ylim()
+    ax.set_ylim(bottom=min(0.0, bottom))
 
 
 def plot_panel(summary: pd.DataFrame, panel: Panel) -> Figure | None:
@@ -93,14 +110,13 @@ def plot_panel(summary: pd.DataFrame, panel: Panel) -> Figure | None:
 
 
 def save_figure(figure: Figure, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg`` with fixed metadata; return the paths."""
+    """Write ``stem.png``, ``stem.svg`` and ``stem.pdf`` with fixed metadata; return the paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     with mpl.rc_context(_RC):
         for fmt in FORMATS:
             path = stem.with_suffix(f".{fmt}")
-            metadata = _PNG_METADATA if fmt == "png" else _SVG_METADATA
-            figure.savefig(path, format=fmt, dpi=150, metadata=metadata)
+            figure.savefig(path, format=fmt, dpi=150, metadata=_METADATA[fmt])
             paths.append(path)
     return paths
 

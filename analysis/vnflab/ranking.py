@@ -1,4 +1,10 @@
-"""Rank platforms per metric by mean at the largest x that every platform measured (lower is better)."""
+"""Rank platforms per metric at the largest x that every platform measured (lower is better).
+
+A platform's rank is 1 + the number of platforms that are better with certainty at that x: lower
+mean and a 95% CI entirely below its own. Platforms whose CIs overlap share a rank (a tie), so a
+difference the data do not resolve is never shown as an order. A requirement combines the ranks of
+its metrics as a weighted mean (:func:`combine`; weights from ``data/requirements.json``).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ class MetricRef:
 class MetricRanking:
     """Ranks of the series of one (metric, quantity, mode) at one x.
 
-    ``table`` columns: platform, label, mean, ci_low, ci_high, rank (1 = lowest mean; ties share).
+    ``table`` columns: platform, label, mean, ci_low, ci_high, rank (1 = best; CI overlaps share).
     ``overlaps`` lists neighbours in mean order whose CIs overlap (order not resolved by the data).
     """
 
@@ -37,6 +43,15 @@ class MetricRanking:
     def column(self) -> str:
         mode = f" [{self.mode}]" if self.mode else ""
         return f"{self.ref.name}{mode} ({self.unit}) @ x={self.x} {self.x_unit}"
+
+
+def ci_ranks(table: pd.DataFrame) -> pd.Series:
+    """1 + the number of rows whose CI lies entirely below this row's CI (NaN CI: overlaps all)."""
+    highs = table["ci_high"].to_numpy(dtype="float64")
+    lows = table["ci_low"].to_numpy(dtype="float64")
+    ranks = [1 + sum(1 for other in range(len(table)) if other != me and highs[other] < lows[me])
+             for me in range(len(table))]
+    return pd.Series(ranks, index=table.index, dtype="int64")
 
 
 def rank_metric(summary: pd.DataFrame, ref: MetricRef) -> tuple[list[MetricRanking], list[str]]:
@@ -58,7 +73,7 @@ def rank_metric(summary: pd.DataFrame, ref: MetricRef) -> tuple[list[MetricRanki
         x = max(common)
         at_x = mode_rows[mode_rows["x"] == x].sort_values(["mean", "platform", "label"], kind="stable")
         table = at_x[["platform", "label", "mean", "ci_low", "ci_high"]].reset_index(drop=True)
-        table["rank"] = table["mean"].rank(method="min").astype("int64")
+        table["rank"] = ci_ranks(table)
         overlaps = []
         for (_, better), (_, worse) in zip(table.iloc[:-1].iterrows(), table.iloc[1:].iterrows(), strict=True):
             if any(math.isnan(v) for v in (better["ci_high"], worse["ci_low"])) or better["ci_high"] >= worse["ci_low"]:
@@ -70,10 +85,12 @@ def rank_metric(summary: pd.DataFrame, ref: MetricRef) -> tuple[list[MetricRanki
     return rankings, notes
 
 
-def combine(rankings: list[MetricRanking]) -> pd.DataFrame:
-    """Platforms ranked by the mean of their per-metric ranks; those missing a metric are left out.
+def combine(rankings: list[MetricRanking], weights: dict[str, float] | None = None) -> pd.DataFrame:
+    """Platforms ranked by the weighted mean of their per-metric ranks; those missing a metric are left out.
 
-    Columns: platform, label, one ``rank <column>`` per ranking, mean_rank, overall (1 = best).
+    ``weights`` maps a metric (``boot``, ``response``, ``memory``) to its weight (default 1 each);
+    a ranking of a metric with weight 0 does not count. Columns: platform, label, one
+    ``rank <column>`` per ranking, mean_rank (the weighted mean), overall (1 = best; equal scores tie).
     """
     if not rankings:
         return pd.DataFrame(columns=["platform", "label", "mean_rank", "overall"])
@@ -82,8 +99,13 @@ def combine(rankings: list[MetricRanking]) -> pd.DataFrame:
         part = ranking.table[["platform", "label", "rank"]].rename(columns={"rank": f"rank {ranking.column}"})
         combined = part if combined is None else combined.merge(part, on=["platform", "label"], how="inner")
     assert combined is not None
-    rank_columns = [c for c in combined.columns if c.startswith("rank ")]
-    combined["mean_rank"] = combined[rank_columns].mean(axis=1)
+    rank_columns = [f"rank {r.column}" for r in rankings]
+    factors = [float((weights or {}).get(r.ref.metric, 1.0)) for r in rankings]
+    total = sum(factors)
+    if total <= 0:
+        raise ValueError("the weights of a requirement's metrics must not all be 0")
+    score = sum(combined[column] * factor for column, factor in zip(rank_columns, factors, strict=True))
+    combined["mean_rank"] = (score / total).round(9)
     combined = combined.sort_values(["mean_rank", "platform", "label"], kind="stable").reset_index(drop=True)
     combined["overall"] = combined["mean_rank"].rank(method="min").astype("int64")
     return combined

@@ -16,11 +16,16 @@ from typing import Any
 import pandas as pd
 
 from vnflab.load import Run, load_run
-from vnflab.markdown import fmt_num, markdown_table
+from vnflab.markdown import markdown_table
+from vnflab.overhead import DEFAULT_BASELINE, overhead_view
+from vnflab.overhead_plot import write_overhead_figure
 from vnflab.panels import PANELS
+from vnflab.paper import load_paper
 from vnflab.plots import write_figures
-from vnflab.ranking import MetricRanking, MetricRef, combine, rank_metric
+from vnflab.requirements import load_requirements
 from vnflab.schema import parse_label
+from vnflab.sections import Section, conclusions_section, outliers_section, overhead_section, requirements_section
+from vnflab.tablefiles import write_table_files
 from vnflab.tables import figure2_markdown, summary_markdown, summary_table, write_tables
 
 #: Draft definitions (to be refined against the probes in module_utils/vnflab).
@@ -51,41 +56,25 @@ METRIC_DEFINITIONS = """\
   `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
   to the instance's own cgroup (only where the platform gives each instance one).
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
-  other statistic is over the `n - lost` values. CI = two-sided Student-t 95% interval of the mean;
-  percentiles interpolate linearly between order statistics. Points repeat until the stopping rule of
-  docs/design.md holds (`converged`) or the sample cap is reached (`cap`).
+  other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
+  CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a
+  fixed seed (identical on every rebuild); percentiles interpolate linearly between order statistics.
+  Outliers (outside Tukey's fences, 1.5 IQR) are counted in `n_outliers` and listed, never dropped.
+  Points repeat until the stopping rule of docs/design.md holds (`converged`) or the sample cap is
+  reached (`cap`). Platforms, and runs, are compared with the two-sided Mann-Whitney U test on the raw
+  samples (no normality assumed), with Cliff's delta as effect size.
 """
 
-BOOT = MetricRef("boot", "all_ms", "boot time")
-RESPONSE = MetricRef("response", "rtt_proxy_us", "response time")
-MEMORY = MetricRef("memory", "server_used_mb", "server memory")
+_MAX_VALUE_CHARS = 160
 
 
 @dataclass(frozen=True)
-class Requirement:
-    """A management requirement of the paper (Sections III-A and V) and the metrics that judge it."""
+class ReportOptions:
+    """Choices of ``vnflab report``: the overhead baseline, the requirement weights, the paper data."""
 
-    section: str
-    name: str
-    metrics: tuple[MetricRef, ...]
-
-
-REQUIREMENTS: tuple[Requirement, ...] = (
-    Requirement("V-A", "VMs/containers instantiation", (BOOT, MEMORY)),
-    Requirement("V-B", "VNF deployment", (BOOT, MEMORY)),
-    Requirement("V-C", "VM/container & VNF monitoring", (RESPONSE,)),
-    Requirement("V-D", "Physical and virtual NFs coexistence", (MEMORY, RESPONSE)),
-)
-
-RANKING_NOTE = (
-    "The ranking below is deliberately simple: for each metric, platforms are ranked by their mean at the "
-    "largest x that every platform measured (lower is better for all three metrics; ties share a rank), "
-    "and the overall order is the mean of a platform's per-metric ranks. It is a reading aid, not a "
-    "significance test: where neighbouring 95% CIs overlap this is said below the table, and the "
-    "qualitative factors of the paper (migration, tooling, image catalogues) are not part of it."
-)
-
-_MAX_VALUE_CHARS = 160
+    baseline: str = DEFAULT_BASELINE
+    weights: Path | None = None
+    paper: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +82,7 @@ class GeneratedFiles:
     """What :func:`build_report` wrote."""
 
     report: Path
+    html: Path
     tables: dict[str, Path]
     figures: dict[str, list[Path]]
 
@@ -211,72 +201,14 @@ def _figures_section(summary: pd.DataFrame, figures: Mapping[str, list[Path]], r
         if png is not None:
             svg = png.with_suffix(".svg")
             lines += [f"![Fig. 2{panel.key}]({png.relative_to(run_dir).as_posix()})", "",
-                      f"(vector: `{svg.relative_to(run_dir).as_posix()}`)", ""]
+                      f"(vector: `{svg.relative_to(run_dir).as_posix()}`, "
+                      f"`{png.with_suffix('.pdf').relative_to(run_dir).as_posix()}`)", ""]
         lines += [figure2_markdown(summary, panel)]
     return lines
 
 
-def _ranking_block(rankings: list[MetricRanking], notes: list[str]) -> list[str]:
-    lines: list[str] = []
-    if rankings:
-        combined = combine(rankings)
-        means = {
-            (r.column, str(p), str(lab)): f"{fmt_num(m)} [{fmt_num(lo)}, {fmt_num(hi)}] (#{rk})"
-            for r in rankings
-            for p, lab, m, lo, hi, rk in r.table[["platform", "label", "mean", "ci_low", "ci_high", "rank"]]
-            .itertuples(index=False, name=None)
-        }
-        table = pd.DataFrame({"overall": combined["overall"], "platform": combined["platform"],
-                              "label": combined["label"]})
-        for r in rankings:
-            table[f"{r.column}: mean [95% CI] (#rank)"] = [
-                means[(r.column, str(p), str(lab))] for p, lab in zip(combined["platform"], combined["label"],
-                                                                      strict=True)
-            ]
-        table["mean rank"] = combined["mean_rank"]
-        lines += [markdown_table(table)]
-        ranked = set(zip(combined["platform"], combined["label"], strict=True))
-        for r in rankings:
-            missing = sorted(str(p) for p, lab in zip(r.table["platform"], r.table["label"], strict=True)
-                             if (p, lab) not in ranked)
-            if missing:
-                notes.append(f"not ranked overall (missing another metric): {', '.join(missing)}")
-            for better, worse in r.overlaps:
-                notes.append(f"{r.column}: 95% CIs of {better} and {worse} overlap; their order is not resolved")
-    else:
-        lines += ["_No ranking: no usable samples for these metrics._", ""]
-    if notes:
-        lines += [f"- {note}" for note in dict.fromkeys(notes)] + [""]
-    return lines
-
-
-def _requirements_section(summary: pd.DataFrame) -> list[str]:
-    lines = [
-        "## Management requirements (paper Section V)",
-        "",
-        "Mapping of metrics to the paper's four quantitative management requirements:",
-        "",
-    ]
-    for req in REQUIREMENTS:
-        lines.append(f"- {req.name} (Section {req.section}) <- " + " + ".join(m.name for m in req.metrics))
-    lines += [
-        "",
-        RANKING_NOTE,
-        "",
-    ]
-    for req in REQUIREMENTS:
-        lines += [f"### {req.section} {req.name}", ""]
-        rankings: list[MetricRanking] = []
-        notes: list[str] = []
-        for ref in req.metrics:
-            found, why = rank_metric(summary, ref)
-            rankings += found
-            notes += why
-        lines += _ranking_block(rankings, notes)
-    return lines
-
-
-def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]]) -> str:
+def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]],
+                  extra: list[Section] | None = None) -> str:
     """The text of ``report.md`` (deterministic for the same run directory contents)."""
     lines = [
         f"# vnflab run `{run.run_id}`",
@@ -295,16 +227,54 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
     lines += ["## Summary table", "",
               "All points (CSV with stdev, min, max, p95: `tables/summary.csv`).", "",
               summary_markdown(summary)]
-    lines += _requirements_section(summary)
+    for section in extra or []:
+        lines += section.lines
+    lines += _files_section(run, figures)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def build_report(run_dir: Path) -> GeneratedFiles:
-    """Regenerate tables, figures and ``report.md`` of ``run_dir`` from its raw files."""
+def _files_section(run: Run, figures: Mapping[str, list[Path]]) -> list[str]:
+    tables = sorted(p.relative_to(run.paths.run_dir).as_posix() for p in run.paths.tables_dir.glob("*")
+                    if p.is_file())
+    drawn = sorted(p.relative_to(run.paths.run_dir).as_posix() for paths in figures.values() for p in paths)
+    return ["## Files", "",
+            "Every table above is also in `tables/` as CSV (full precision), Markdown and LaTeX; every figure "
+            "in `figures/` as PNG, SVG and PDF. `report.html` is this report, self-contained.", "",
+            "- tables: " + ", ".join(f"`{t}`" for t in tables),
+            "- figures: " + ", ".join(f"`{f}`" for f in drawn), ""]
+
+
+def _clear_stale(directory: Path, keep: set[Path]) -> None:
+    """Remove files that an earlier build wrote and this one did not (e.g. a baseline no longer measured)."""
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if path.is_file() and path not in keep:
+                path.unlink()
+
+
+def build_report(run_dir: Path, options: ReportOptions | None = None) -> GeneratedFiles:
+    """Regenerate tables, figures, ``report.md`` and ``report.html`` of ``run_dir`` from its raw files."""
+    from vnflab.htmlreport import write_html
+
+    opts = options or ReportOptions()
     run = load_run(Path(run_dir))
     summary = summary_table(run.samples, run.points)
     tables = write_tables(summary, run.paths.tables_dir)
     figures = write_figures(summary, run.paths.figures_dir)
-    text = render_report(run, summary, figures)
+    view = overhead_view(run.samples, opts.baseline)
+    figures["overhead"] = write_overhead_figure(view, run.paths.figures_dir)
+    extra = [
+        outliers_section(summary),
+        overhead_section(view, figures["overhead"], run.paths.run_dir),
+        conclusions_section(run.samples, load_paper(opts.paper)),
+        requirements_section(summary, load_requirements(opts.weights)),
+    ]
+    for section in extra:
+        for stem, (frame, caption) in section.tables.items():
+            tables.update(write_table_files(frame, run.paths.tables_dir / stem, caption))
+    _clear_stale(run.paths.tables_dir, set(tables.values()))
+    _clear_stale(run.paths.figures_dir, {p for paths in figures.values() for p in paths})
+    text = render_report(run, summary, figures, extra)
     run.paths.report.write_text(text, encoding="utf-8", newline="\n")
-    return GeneratedFiles(report=run.paths.report, tables=tables, figures=figures)
+    html = write_html(text, run.paths.run_dir, run.paths.run_dir / "report.html", title=f"vnflab run {run.run_id}")
+    return GeneratedFiles(report=run.paths.report, html=html, tables=tables, figures=figures)

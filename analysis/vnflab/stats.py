@@ -7,11 +7,14 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from vnflab.bootstrap import quantile_ci
+from vnflab.outliers import outlier_mask
 from vnflab.stopping import t_half_width
 
 #: Columns of :meth:`Summary.as_dict`, in order.
 SUMMARY_FIELDS: tuple[str, ...] = (
     "n", "n_lost", "mean", "median", "stdev", "min", "max", "p95", "p99", "ci_low", "ci_high",
+    "median_ci_low", "median_ci_high", "p95_ci_low", "p95_ci_high", "p99_ci_low", "p99_ci_high", "n_outliers",
 )
 
 
@@ -22,7 +25,10 @@ class Summary:
     ``n`` counts every sample, lost ones included; ``n_lost`` the lost ones. All other fields are
     over the ``n - n_lost`` values and are NaN when undefined (no values; ``stdev`` and the CI need
     two). Percentiles use linear interpolation between order statistics (numpy's default, type 7).
-    The CI is the two-sided Student-t interval of the mean at ``confidence``.
+    ``ci_low``/``ci_high`` is the two-sided Student-t interval of the mean at ``confidence``;
+    ``median_ci_*``, ``p95_ci_*`` and ``p99_ci_*`` are seeded percentile-bootstrap intervals
+    (:mod:`vnflab.bootstrap`). ``n_outliers`` counts values outside Tukey's fences
+    (:mod:`vnflab.outliers`); they are flagged, and every statistic still includes them.
     """
 
     n: int
@@ -36,6 +42,13 @@ class Summary:
     p99: float
     ci_low: float
     ci_high: float
+    median_ci_low: float = math.nan
+    median_ci_high: float = math.nan
+    p95_ci_low: float = math.nan
+    p95_ci_high: float = math.nan
+    p99_ci_low: float = math.nan
+    p99_ci_high: float = math.nan
+    n_outliers: int = 0
 
     @property
     def n_ok(self) -> int:
@@ -68,6 +81,10 @@ def summarize(values: pd.Series, confidence: float = 0.95) -> Summary:
         nan = math.nan
         return Summary(n, n, nan, nan, nan, nan, nan, nan, nan, nan, nan)
     ci_low, ci_high = mean_ci(ok, confidence)
+    array = ok.to_numpy()
+    median_ci = quantile_ci(array, 0.5, confidence)
+    p95_ci = quantile_ci(array, 0.95, confidence)
+    p99_ci = quantile_ci(array, 0.99, confidence)
     return Summary(
         n=n,
         n_lost=n - len(ok),
@@ -80,4 +97,11 @@ def summarize(values: pd.Series, confidence: float = 0.95) -> Summary:
         p99=float(ok.quantile(0.99)),
         ci_low=ci_low,
         ci_high=ci_high,
+        median_ci_low=median_ci[0],
+        median_ci_high=median_ci[1],
+        p95_ci_low=p95_ci[0],
+        p95_ci_high=p95_ci[1],
+        p99_ci_low=p99_ci[0],
+        p99_ci_high=p99_ci[1],
+        n_outliers=int(outlier_mask(array).sum()),
     )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from vnflab.latex import latex_table
 from vnflab.markdown import fmt_num, markdown_table
 from vnflab.panels import PANELS, Panel, SeriesKey, panel_rows, series_keys, short_names
 from vnflab.schema import METRICS, QUANTITY_UNITS
@@ -150,12 +151,16 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def write_tables(summary: pd.DataFrame, tables_dir: Path) -> dict[str, Path]:
-    """Write ``summary.{csv,md}`` and ``<panel slug>.{csv,md}`` for each Fig. 2 panel."""
+    """Write ``summary.{csv,md,tex}`` and ``<panel slug>.{csv,md,tex}`` for each Fig. 2 panel."""
     written = {
         "summary.csv": write_csv(summary, tables_dir / "summary.csv"),
         "summary.md": _write_text(tables_dir / "summary.md", summary_markdown(summary)),
+        "summary.tex": _write_text(tables_dir / "summary.tex", latex_table(summary, "Summary of every point")),
     }
     for panel in PANELS:
-        written[f"{panel.slug}.csv"] = write_csv(figure2_table(summary, panel), tables_dir / f"{panel.slug}.csv")
+        frame = figure2_table(summary, panel)
+        written[f"{panel.slug}.csv"] = write_csv(frame, tables_dir / f"{panel.slug}.csv")
         written[f"{panel.slug}.md"] = _write_text(tables_dir / f"{panel.slug}.md", figure2_markdown(summary, panel))
+        written[f"{panel.slug}.tex"] = _write_text(tables_dir / f"{panel.slug}.tex",
+                                                   latex_table(frame, f"Fig. 2{panel.key}: mean {panel.quantity}"))
     return written

@@ -192,7 +192,7 @@ def test_report_end_to_end_and_regeneration_is_identical(run_dir: Path) -> None:
     outputs = [first.report, *first.tables.values(), *itertools.chain.from_iterable(first.figures.values())]
     assert all(p.is_file() and p.stat().st_size > 0 for p in outputs)
     assert sorted(p.name for p in (run_dir / "figures").iterdir()) == sorted(
-        f"{panel.slug}.{fmt}" for panel in PANELS for fmt in ("png", "svg")
+        f"{slug}.{fmt}" for slug in [*(panel.slug for panel in PANELS), "overhead"] for fmt in ("png", "svg", "pdf")
     )
     snapshot = {p: p.read_bytes() for p in outputs}
     second = build_report(run_dir)
@@ -247,7 +247,7 @@ def test_report_without_some_metrics(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         generated = build_report(run_dir)
-    assert generated.figures["fig2b_response"] == [] and len(generated.figures["fig2a_boot"]) == 2
+    assert generated.figures["fig2b_response"] == [] and len(generated.figures["fig2a_boot"]) == 3
     text = generated.report.read_text()
     assert "no `response/rtt_proxy_us` samples" in text
     assert "response time: no samples with a value in this run" in text

@@ -44,7 +44,8 @@ def test_degenerate_points() -> None:
     assert math.isnan(single.stdev) and math.isnan(single.ci_low) and math.isnan(single.ci_high)
     lost = summarize(pd.Series([None, None], dtype="float64"))
     assert (lost.n, lost.n_lost) == (2, 2)
-    assert all(math.isnan(getattr(lost, f)) for f in SUMMARY_FIELDS if f not in ("n", "n_lost"))
+    assert all(math.isnan(getattr(lost, f)) for f in SUMMARY_FIELDS if f not in ("n", "n_lost", "n_outliers"))
+    assert lost.n_outliers == 0
     empty = summarize(pd.Series([], dtype="float64"))
     assert (empty.n, empty.n_lost) == (0, 0)
 

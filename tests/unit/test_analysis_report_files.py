@@ -1,0 +1,93 @@
+"""The whole report of a realistic synthetic run: every file, rebuilt bit for bit; HTML self-contained; options."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from synthetic_run import RUN_ID, write_run
+
+from vnflab.cli import main
+from vnflab.htmlreport import markdown_to_html, split_row
+from vnflab.latex import escape, latex_table
+from vnflab.report import ReportOptions, build_report
+
+_RAW = ("samples.jsonl", "points.jsonl", "manifest.json", ".manifest.lock")
+
+
+def _snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name not in _RAW}
+
+
+def test_every_derived_file_is_rebuilt_bit_for_bit(tmp_path: Path) -> None:
+    run_dir = write_run(tmp_path / RUN_ID)
+    build_report(run_dir)
+    first = _snapshot(run_dir)
+    for suffix in ("png", "svg", "pdf"):
+        assert {"figures/fig2a_boot", "figures/fig2b_response", "figures/fig2c_memory", "figures/overhead"} <= {
+            name.rsplit(".", 1)[0] for name in first if name.endswith(suffix)}
+    for stem in ("summary", "fig2b_response", "overhead_baseline", "overhead_floor", "conclusions_pairwise",
+                 "conclusions_paper_comparisons", "conclusions_paper_figures", "requirement_V-A"):
+        for suffix in ("csv", "md", "tex"):
+            assert f"tables/{stem}.{suffix}" in first, f"{stem}.{suffix}"
+    assert b"CreationDate" not in first["figures/fig2a_boot.pdf"]
+    for path in run_dir.rglob("*"):
+        if path.is_file() and path.name not in _RAW:
+            path.unlink()
+    build_report(run_dir)
+    second = _snapshot(run_dir)
+    assert sorted(second) == sorted(first)
+    changed = [name for name in first if first[name] != second[name]]
+    assert changed == []
+
+
+def test_report_holds_every_section_and_the_html_embeds_the_figures(tmp_path: Path) -> None:
+    generated = build_report(write_run(tmp_path / RUN_ID))
+    text = generated.report.read_text()
+    for heading in ("## Run manifest", "## Metric definitions", "## Figure 2", "## Summary table", "## Outliers",
+                    "## Overhead", "## Conclusions, recomputed", "#### The paper's comparisons",
+                    "## Management requirements (paper Section V)", "## Files"):
+        assert heading in text, heading
+    assert "xen boots 80.0% faster than docker in the best case (8 instances)" in text
+    assert "No point has a value outside its fences." in text
+    assert "stand-in for CoreOS" in text and "Mann-Whitney" in text and "bootstrap" in text
+    html = generated.html.read_text()
+    assert html.count('src="data:image/png;base64,') == 4  # three Fig. 2 panels and the overhead figure
+    assert not re.search(r'(src|href)="(?!data:)', html), "the HTML must not load anything from outside"
+    assert "<script" not in html and html.count("<table>") == text.count("\n|--")
+
+
+def test_report_options_baseline_and_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = write_run(tmp_path / RUN_ID, platforms=("docker", "kvm"))
+    generated = build_report(run_dir)
+    assert "_Skipped: no baseline: no platform with engine or name `native`" in generated.report.read_text()
+    assert not (run_dir / "tables" / "overhead_baseline.csv").exists()
+    weights = json.loads((Path(__file__).parents[2] / "analysis/vnflab/data/requirements.json").read_text())
+    weights["requirements"][0]["weights"] = {"boot": 3, "memory": 1}
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(weights))
+    assert main(["report", "--baseline", "docker", "--weights", str(path), str(run_dir)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[:2] == [str(run_dir / "report.md"), str(run_dir / "report.html")]
+    text = (run_dir / "report.md").read_text()
+    assert "Baseline platform: `docker`." in text and "boot time x3, server memory x1" in text
+    assert (run_dir / "tables" / "overhead_baseline.csv").is_file()
+    build_report(run_dir, ReportOptions())
+    assert not (run_dir / "tables" / "overhead_baseline.csv").exists(), "stale tables are removed"
+
+
+def test_html_and_latex_renderers() -> None:
+    html = markdown_to_html("# T `x`\n\n| a | b |\n|---|---:|\n| p\\|q | 1 |\n\n- **one** `2`\n  more\n\n_none_\n",
+                            Path("."), "t")
+    assert '<h1 id="t-x">T <code>x</code></h1>' in html
+    assert '<td>p|q</td><td class="num">1</td>' in html
+    assert "<li><strong>one</strong> <code>2</code> more</li>" in html and "<p><em>none</em></p>" in html
+    assert split_row("| a\\|b | c |") == ["a|b", "c"]
+    assert escape("50% of x_1 & µs") == r"50\% of x\_1 \& \textmu{}s"
+    import pandas as pd
+
+    tex = latex_table(pd.DataFrame({"name": ["a_b"], "value": [1.5]}), "Cap")
+    assert "\\begin{tabular}{lr}" in tex and "a\\_b & 1.500 \\\\" in tex and "\\caption{Cap}" in tex

@@ -70,6 +70,11 @@ def vnflab_measured_servers(server_names: Sequence[str], hostvars: Mapping[str, 
     return [by_platform[p] for p in platforms]
 
 
+def vnflab_emulated_servers(server_names: Sequence[str], hostvars: Mapping[str, Any]) -> list[str]:
+    """The servers the local lab emulates (hosts with vnflab_emulated_server), in the given order."""
+    return [name for name in server_names if "vnflab_emulated_server" in hostvars[name]]
+
+
 def vnflab_network_vars(server_names: Sequence[str], hostvars: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every lab network a VNF server declares, as {host, variable, value} (value None when missing)."""
     rows = []
@@ -103,6 +108,15 @@ def vnflab_keyvalue(text: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def vnflab_network_of(interface: str) -> str:
+    """Lab network of an interface address ('198.18.200.10/24' -> '198.18.200.0/24')."""
+    try:
+        net = ipaddress.ip_interface(str(interface)).network
+    except ValueError as exc:
+        raise AnsibleFilterError(f"{interface!r} is not an address with a prefix length: {exc}") from exc
+    return str(lab_network(str(net)))
+
+
 def vnflab_netmask(cidr: str) -> str:
     """Dotted netmask of a lab network ('198.18.11.0/24' -> '255.255.255.0')."""
     return str(lab_network(cidr).netmask)
@@ -128,5 +142,7 @@ class FilterModule:
             "vnflab_ifname": vnflab_ifname,
             "vnflab_mac": vnflab_mac,
             "vnflab_netmask": vnflab_netmask,
+            "vnflab_network_of": vnflab_network_of,
+            "vnflab_emulated_servers": vnflab_emulated_servers,
             "vnflab_keyvalue": vnflab_keyvalue,
         }

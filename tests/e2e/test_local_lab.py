@@ -204,3 +204,14 @@ def test_teardown_leaves_nothing_behind(run_dir: Path) -> None:
     assert lab_leftovers() == []
     # A second teardown on an empty lab (a half-built lab, at the extreme) succeeds too.
     ansible("site.yml", "--tags", "teardown")
+
+
+def test_report_html_of_the_run_renders_in_a_browser(run_dir: Path, tmp_path: Path) -> None:
+    """The run's report.html in headless Chromium: every figure decodes, every table and section renders,
+    every measured platform appears (checks in tests/e2e/browser.py, shared with test_report_browser.py)."""
+    from browser import check_report_in_browser, find_browser
+
+    if find_browser() is None:
+        pytest.skip("no Chromium (scripts/install.sh installs chromium-headless-shell)")
+    dom = check_report_in_browser(run_dir, tmp_path, set(PLATFORMS))
+    assert "Conclusions, recomputed" in dom and "Overhead" in dom

@@ -7,6 +7,7 @@ the report of the run directory it created.
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import threading
@@ -71,6 +72,8 @@ def run_playbook(options: RunOptions, run_dir: Path, on_event: Callable[[Mapping
     """Run the playbook with ansible-runner; ``(status, rc)``. Events go to ``on_event``."""
     import ansible_runner
 
+    # the venv's ansible-playbook first on PATH, even when the venv is not activated
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
     extravars = {"vnflab_profile": options.profile, "vnflab_run_dir": str(run_dir), **options.extravars}
     with tempfile.TemporaryDirectory(prefix="vnflab-runner-") as private:
         def handler(event: Mapping[str, Any]) -> bool:
@@ -81,7 +84,7 @@ def run_playbook(options: RunOptions, run_dir: Path, on_event: Callable[[Mapping
             private_data_dir=private, project_dir=str(options.project_dir), playbook=options.playbook,
             inventory=options.inventory, extravars=extravars, cmdline=cmdline or None,
             event_handler=handler, quiet=True, process_isolation=False, suppress_env_files=True,
-            envvars={"ANSIBLE_CONFIG": str(options.project_dir / "ansible.cfg")},
+            envvars={"ANSIBLE_CONFIG": str(options.project_dir / "ansible.cfg"), "PATH": path},
         )
     return str(result.status), int(result.rc if result.rc is not None else 1)
 

@@ -225,7 +225,8 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
     lines += _stopping_section(run)
     lines += _figures_section(summary, figures, run.paths.run_dir)
     lines += ["## Summary table", "",
-              "All points (CSV with stdev, min, max, p95: `tables/summary.csv`).", "",
+              "All points: CI = Student-t 95% CI of the mean, median CI = bootstrap 95% CI of the median "
+              "(the CSV `tables/summary.csv` adds the bootstrap CIs of p95 and p99).", "",
               summary_markdown(summary)]
     for section in extra or []:
         lines += section.lines

@@ -20,8 +20,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (*SUMMARY_KEYS, "x_unit", *SUMMARY_FIELDS, "u
 #: The Markdown summary shows these (all of SUMMARY_COLUMNS are in the CSV).
 _MARKDOWN_COLUMNS: dict[str, str] = {
     "platform": "platform", "label": "label", "metric": "metric", "quantity": "quantity", "mode": "mode",
-    "x": "x", "x_unit": "x unit", "n": "n", "n_lost": "lost", "mean": "mean", "median": "median",
-    "p99": "p99", "ci_low": "CI low", "ci_high": "CI high", "unit": "unit", "stop": "stop",
+    "x": "x", "x_unit": "x unit", "n": "n", "n_lost": "lost", "n_outliers": "outliers", "mean": "mean",
+    "ci_low": "CI low", "ci_high": "CI high", "stdev": "stdev", "median": "median", "median_ci_low": "median CI low",
+    "median_ci_high": "median CI high", "min": "min", "max": "max", "p95": "p95", "p99": "p99", "unit": "unit",
+    "stop": "stop",
 }
 
 

@@ -92,7 +92,8 @@ def conclusions_section(samples: pd.DataFrame, paper: PaperData) -> Section:
              "(Cliff's delta: -1 = every subject sample below every reference sample).", ""]
     statements = pairwise_statements(samples)
     if statements.empty:
-        lines += ["_Fewer than two platforms share a measured x: nothing to compare._", ""]
+        lines += ["_No two platforms share a measured x (one platform measured, or disjoint sweeps): "
+                  "nothing to compare._", ""]
     else:
         lines += [f"- {text}" for text in statements["statement"]] + [""]
     lines += ["### Beside the paper", "",

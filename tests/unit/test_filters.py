@@ -30,7 +30,7 @@ def test_filter_module_exports_every_filter() -> None:
     assert set(filters) == {
         "vnflab_host_address", "vnflab_path_addresses", "vnflab_measured_servers",
         "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname", "vnflab_mac", "vnflab_netmask",
-        "vnflab_keyvalue",
+        "vnflab_keyvalue", "vnflab_network_of", "vnflab_emulated_servers",
     }
     assert all(callable(function) for function in filters.values())
 
@@ -257,3 +257,19 @@ def test_netmask_and_keyvalue() -> None:
         flt.vnflab_netmask("10.0.0.0/8")
     assert flt.vnflab_keyvalue("a=1\nkernel_file=vmlinux\n\nnoise\nx=y=z\n") == {
         "a": "1", "kernel_file": "vmlinux", "x": "y=z"}
+
+
+def test_network_of_an_interface_address() -> None:
+    assert flt.vnflab_network_of("198.18.200.10/24") == "198.18.200.0/24"
+    with pytest.raises(AnsibleFilterError, match="outside the benchmarking range"):
+        flt.vnflab_network_of("10.0.0.5/24")
+    with pytest.raises(AnsibleFilterError, match="prefix length"):
+        flt.vnflab_network_of("198.18.200.10/33")
+
+
+def test_emulated_servers_keep_inventory_order() -> None:
+    hostvars = {"coreos": {"vnflab_platform": "docker"},
+                "clickos": {"vnflab_platform": "xen", "vnflab_emulated_server": {"name": "vnflab-xen"}},
+                "other": {"vnflab_emulated_server": {"name": "x"}}}
+    assert flt.vnflab_emulated_servers(["other", "coreos", "clickos"], hostvars) == ["other", "clickos"]
+    assert flt.vnflab_emulated_servers([], hostvars) == []

@@ -1,0 +1,165 @@
+"""platform_xen without a Xen server: the ClickOS path (image, build from sources, control tool) passes
+`ansible-playbook --check`, the Click configurations of Algorithm 1 render with the path's addresses,
+the domain lifecycle script writes the xl configuration it should, and bad input fails naming the variable."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+DOMU = ROOT / "roles" / "platform_xen" / "files" / "vnflab-xen-domu"
+
+
+def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(ROOT / "tests/static/playbooks" / name),
+                           "-e", f"ansible_python_interpreter={sys.executable}", *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
+
+
+def local_mirror(tmp_path: Path, name: str) -> str:
+    """A local git repository standing in for an upstream one (an air-gapped lab's mirror)."""
+    repo = tmp_path / "mirrors" / name
+    repo.mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run(["git", "init", "-q", "-b", "master", str(repo)], check=True)
+    (repo / "README").write_text(name)
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "mirror"], check=True)
+    return str(repo)
+
+
+def test_clickos_from_an_image_passes_check_mode(tmp_path: Path) -> None:
+    image = tmp_path / "clickos_x86_64"
+    image.write_bytes(b"\x7fELF not really")
+    done = run_playbook("xen-clickos.yml", "--check", "-e", f"out_dir={tmp_path}",
+                        "-e", json.dumps({"platform_xen_clickos_image": str(image)}))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ClickOS image from the controller" in done.stdout
+    assert not (tmp_path / "cache" / "clickos_x86_64").exists(), "check mode must not copy"
+
+
+@pytest.mark.parametrize("ctl", ["xenstore", "clickos-ctl"])
+def test_clickos_build_from_mirrors_passes_check_mode(tmp_path: Path, ctl: str) -> None:
+    sources = {name: {"repo": local_mirror(tmp_path, name), "version": "master"}
+               for name in ("clickos", "minios", "toolchain", "xen")}
+    variables = {"platform_xen_clickos_build": True, "platform_xen_clickos_sources": sources,
+                 "platform_xen_clickos_ctl": ctl,
+                 "platform_xen_clickos_ctl_repo": {"repo": local_mirror(tmp_path, "clickos-ctl"), "version": "master"}}
+    done = run_playbook("xen-clickos.yml", "--check", "-e", f"out_dir={tmp_path}", "-e", json.dumps(variables))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Build ClickOS (make elemlist, make minios)" in done.stdout
+    assert ("Build clickos-ctl" in done.stdout) == (ctl == "clickos-ctl")
+    assert not (tmp_path / "cache" / "src").exists(), "check mode must not clone"
+
+
+def test_clickos_needs_an_image_or_a_build(tmp_path: Path) -> None:
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}")
+    assert done.returncode != 0
+    assert "platform_xen_clickos_image" in done.stdout and "platform_xen_clickos_build" in done.stdout
+
+
+@pytest.mark.parametrize(("variables", "named"), [
+    ({"platform_xen_guest": "unikraft"}, "platform_xen_guest"),
+    ({"platform_xen_clickos_ctl": "ssh"}, "platform_xen_clickos_ctl"),
+    ({"platform_xen_memory_mb": "lots"}, "platform_xen_memory_mb"),
+    ({"platform_xen_clickos_sources": {"clickos": {"repo": "x", "version": "y"}}}, "minios"),
+    ({"platform_xen_guest": "linux-pv", "platform_xen_memory_mb": 32}, "platform_xen_memory_mb"),
+])
+def test_bad_input_fails_naming_the_variable(tmp_path: Path, variables: dict[str, object], named: str) -> None:
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", "entry=main", "-e", json.dumps(variables))
+    assert done.returncode != 0
+    assert named in done.stdout + done.stderr
+
+
+def test_click_configurations_implement_algorithm_1(tmp_path: Path) -> None:
+    done = run_playbook("xen-click-render.yml", "-e", f"out_dir={tmp_path}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    proxy = (tmp_path / "proxy.click").read_text()
+    info = re.search(r"AddressInfo\((.*?)\);", proxy, re.S)
+    assert info is not None
+    lines = [line.split() for line in info.group(1).replace(",", "\n").splitlines() if line.strip()]
+    entries = {words[0]: words[1:] for words in lines}
+    assert entries["proxy_a"][0] == "198.18.31.1" and entries["proxy_b"][0] == "198.18.32.1"
+    assert entries["host_a"] == ["198.18.31.2"] and entries["host_b"] == ["198.18.32.2"]
+    assert entries["proxy_a"][1] == "02:00:c6:12:1f:01"
+    # A -> B: destination Host B, source the B-side address; B -> A mirrored; both re-resolve the next hop.
+    assert "IPClassifier(src host host_a and dst host proxy_a, -)" in proxy
+    for side, peer, out in (("a", "b", "b"), ("b", "a", "a")):
+        rewrite = f"StoreIPAddress(host_{peer}, dst) -> StoreIPAddress(proxy_{peer}, src) -> GetIPAddress(16)"
+        assert f"from_{side}[0] -> {rewrite} -> [0]arp_{out};" in proxy
+    assert proxy.count("FromDevice(") == 2 and proxy.count("ToDevice(") == 2
+    responder = (tmp_path / "responder.click").read_text()
+    assert "AddressInfo(me @ADDRESS@ @MAC@);" in responder and "ICMPPingResponder" in responder
+
+
+@pytest.fixture()
+def fake_xl(tmp_path: Path) -> Path:
+    """xl and xenstore-write that record their arguments (and the domain config they are given)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    (bin_dir / "xl").write_text(f"""#!/bin/sh
+echo "xl $*" >>{log}
+case "$1" in
+  domid) [ -f {tmp_path}/created ] && echo 7 || exit 1 ;;
+  create) cp "$3" {tmp_path}/domain.cfg; touch {tmp_path}/created ;;
+  list) printf 'Name ID Mem VCPUs State Time(s)\\nDomain-0 0 768 2 r----- 10.0\\nvnflab-xen-0 7 128 1 -b---- 0.5\\n' ;;
+  info) printf 'total_memory           : 3071\\nfree_memory            : 2270\\n' ;;
+  destroy) rm -f {tmp_path}/created ;;
+esac
+""")
+    (bin_dir / "xenstore-write").write_text(f"#!/bin/sh\necho \"xenstore-write $1 $2\" >>{log}\n")
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    return tmp_path
+
+
+def domu(fake: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PATH=f"{fake / 'bin'}:{os.environ['PATH']}")
+    return subprocess.run(["bash", str(DOMU), *args], capture_output=True, text=True, env=env, check=False, timeout=30)
+
+
+def test_domu_start_writes_the_xl_config_and_loads_click_through_xenstore(fake_xl: Path) -> None:
+    kernel = fake_xl / "clickos_x86_64"
+    kernel.write_bytes(b"k")
+    click = fake_xl / "responder.click"
+    click.write_text("AddressInfo(me @ADDRESS@ @MAC@);\n" + "// padding\n" * 60)
+    done = domu(fake_xl, "start", "vnflab-xen-0", "--kernel", str(kernel), "--memory", "12", "--state-dir",
+                str(fake_xl / "state"), "--vif", "lo=02:00:c6:13:18:02", "--click", str(click),
+                "--set", "ADDRESS=198.19.24.2", "--set", "MAC=02:00:c6:13:18:02")
+    # lo is no bridge: the script must refuse it before calling xl
+    assert done.returncode == 2 and "bridge lo does not exist" in done.stderr
+    bridge = next((p.name for p in Path("/sys/class/net").iterdir() if (p / "bridge").is_dir()), None)
+    if bridge is None:
+        pytest.skip("no bridge on this machine to attach the vif to")
+    done = domu(fake_xl, "start", "vnflab-xen-0", "--kernel", str(kernel), "--memory", "12", "--state-dir",
+                str(fake_xl / "state"), "--vif", f"{bridge}=02:00:c6:13:18:02", "--click", str(click),
+                "--set", "ADDRESS=198.19.24.2", "--set", "MAC=02:00:c6:13:18:02")
+    assert done.returncode == 0, done.stderr
+    cfg = (fake_xl / "domain.cfg").read_text()
+    assert 'name = "vnflab-xen-0"' in cfg and "memory = 12" in cfg and 'type = "pv"' in cfg
+    assert f"vif = [ 'mac=02:00:c6:13:18:02,bridge={bridge}' ]" in cfg
+    calls = (fake_xl / "calls.log").read_text().splitlines()
+    writes = [c for c in calls if c.startswith("xenstore-write /local/domain/7/data/clickos/0/config/")]
+    assert len(writes) == 2, "the configuration goes in chunks of at most 512 bytes"
+    assert calls[-1] == "xenstore-write /local/domain/7/data/clickos/0/status Running"
+    assert "198.19.24.2" in (fake_xl / "state" / "vnflab-xen-0.click").read_text()
+
+
+def test_domu_memory_and_stop(fake_xl: Path) -> None:
+    assert domu(fake_xl, "memory-kib", "vnflab-xen-0").stdout.strip() == str(128 * 1024)
+    assert domu(fake_xl, "free-mb").stdout.strip() == "2270"
+    assert domu(fake_xl, "stop", "vnflab-xen-0", "--state-dir", str(fake_xl / "state")).returncode == 0
+    assert "xl destroy" not in (fake_xl / "calls.log").read_text(), "no domain: stop must not destroy"
+    (fake_xl / "created").touch()
+    assert domu(fake_xl, "stop", "vnflab-xen-0", "--state-dir", str(fake_xl / "state")).returncode == 0
+    assert "xl destroy vnflab-xen-0" in (fake_xl / "calls.log").read_text()

@@ -1,0 +1,150 @@
+"""End to end on the emulated Xen server: `ansible-playbook site.yml` with the xen platform alone.
+
+The local lab's Xen server is a QEMU VM booting Debian through GRUB (roles/emulated_server); the
+platform_xen role installs Xen from Debian on it, reboots it into Xen and measures a Linux PV domU
+running the C proxy (the stand-in for ClickOS). Cold, this takes about 15 minutes on 2 cores under TCG
+(image build, Xen install, reboot, domU image); a warm cache about half of that.
+
+CI runs this slice (N in {1, 2}, sizes {64, 1472}): every domU answers ping, the proxied RTT exceeds
+the direct floor, the teardown finds no lab domain left in `xl list` and the emulated server's QEMU ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lab_inventory import vnf_servers
+
+from vnflab.load import load_run
+from vnflab.schema import parse_label
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")
+XEN = next((server for server in vnf_servers() if server.platform == "xen"), None)
+COUNTS = [1, 2]
+SIZES = [64, 1472]
+CACHE = Path("/var/cache/vnflab/emulated")
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root"),
+    pytest.mark.skipif(XEN is None or not XEN.emulated, reason="no emulated xen server in inventory/local"),
+    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed (scripts/install.sh)"),
+    pytest.mark.skipif(shutil.which("debootstrap") is None, reason="debootstrap not installed (scripts/install.sh)"),
+]
+
+
+def playbook(*args: str, timeout: int = 3600) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    done = subprocess.run([PLAYBOOK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    if done.returncode != 0:
+        pytest.fail(f"ansible-playbook {' '.join(args)} failed:\n{done.stdout[-8000:]}\n{done.stderr[-3000:]}")
+    return done
+
+
+def task_results(output: str, task_name: str) -> list[dict]:
+    """Per-host results of every task called task_name in a json-callback playbook output."""
+    found = []
+    for play in json.loads(output)["plays"]:
+        for task in play["tasks"]:
+            if task["task"]["name"] == task_name:
+                found += [dict(result, host=host) for host, result in task["hosts"].items()]
+    return found
+
+
+def qemu_of(vm_name: str) -> list[str]:
+    """Command lines of live QEMU processes running the emulated server vm_name."""
+    lines = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"qemu-system-x86_64") and b"-name" in argv:
+            name = argv[argv.index(b"-name") + 1].decode()
+            if name == vm_name:
+                lines.append(" ".join(a.decode() for a in argv))
+    return lines
+
+
+@pytest.fixture(scope="module")
+def xen_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
+    results = tmp_path_factory.mktemp("xen-results")
+    overrides = {"vnflab_platforms": ["xen"], "vnflab_boot_counts": COUNTS, "vnflab_memory_counts": COUNTS,
+                 "vnflab_response_sizes": SIZES}
+    teardown = None
+    try:
+        playbook("site.yml", "-e", "vnflab_profile=quick", "-e", f"vnflab_results_dir={results}",
+                 "-e", json.dumps(overrides))
+    finally:
+        teardown = playbook("site.yml", "--tags", "teardown", "-e", json.dumps({"vnflab_platforms": ["xen"]}))
+    runs = sorted(p for p in results.iterdir() if p.is_dir())
+    assert len(runs) == 1, f"expected one run directory, found {runs}"
+    yield runs[0], teardown
+
+
+def test_label_says_emulated_stand_in(xen_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    run = load_run(xen_run[0])
+    labels = set(run.samples["label"])
+    assert len(labels) == 1, labels
+    label = parse_label(labels.pop())
+    assert label is not None
+    assert (label.engine, label.image, label.status) == ("xen", "linux-pv", "stand-in")
+    assert label.accelerator.startswith("emulated ")
+    assert label.stands_in_for == "ClickOS"
+
+
+def test_every_domu_answers_ping(xen_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    samples = load_run(xen_run[0]).samples
+    boot = samples[(samples["metric"] == "boot") & (samples["quantity"] == "instance_ms")]
+    for n in COUNTS:
+        point = boot[boot["x"] == n]
+        assert len(point) >= n, f"N={n}: no boot samples"
+        assert (point["status"] == "ok").all(), point[point["status"] != "ok"]
+        # every instance index 0..N-1 answered in every repetition
+        for _, repetition in point.groupby("repetition"):
+            assert sorted(repetition["instance"].astype(int)) == list(range(n))
+    all_ms = samples[(samples["metric"] == "boot") & (samples["quantity"] == "all_ms") & (samples["status"] == "ok")]
+    assert (all_ms["value"] > 0).all()
+
+
+def test_proxied_rtt_exceeds_the_direct_floor(xen_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    samples = load_run(xen_run[0]).samples
+    ok = samples[(samples["metric"] == "response") & (samples["status"] == "ok")]
+    for size in SIZES:
+        proxy = ok[(ok["x"] == size) & (ok["quantity"] == "rtt_proxy_us")]["value"]
+        direct = ok[(ok["x"] == size) & (ok["quantity"] == "rtt_direct_us")]["value"]
+        assert len(proxy) >= 20 and len(direct) >= 20, f"{size} B: too few samples"
+        assert proxy.median() > direct.median(), f"{size} B: proxy {proxy.median()} us <= direct {direct.median()} us"
+
+
+def test_memory_seen_by_xen(xen_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    samples = load_run(xen_run[0]).samples
+    memory = samples[(samples["metric"] == "memory") & (samples["status"] == "ok")]
+    used = memory[memory["quantity"] == "server_used_mb"]
+    assert not used.empty
+    for n in COUNTS:
+        # Xen's free memory drops by at least the domains' RAM (each is platform_xen_memory_mb)
+        assert used[used["x"] == n]["value"].median() >= 0.9 * n * XEN.variables["platform_xen_memory_mb"]
+
+
+def test_teardown_leaves_no_domain_and_no_qemu(xen_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    output = xen_run[1].stdout
+    checks = task_results(output, "Check that no lab domain is left")
+    assert [c["host"] for c in checks] == [XEN.host]
+    assert not checks[0].get("failed") and not checks[0].get("skipped"), checks[0]
+    assert checks[0]["stdout_lines"][0].startswith("Name")
+    stopped = task_results(output, "Check that QEMU is gone")
+    assert stopped and not stopped[0].get("failed"), stopped
+    vm_name = XEN.variables["vnflab_emulated_server"]["name"]
+    assert qemu_of(vm_name) == []
+    assert not Path(f"/sys/class/net/{vm_name}-e0").exists()

@@ -8,7 +8,8 @@ cd "$here"
 
 packages=(python3 python3-venv python3-dev gcc make libc6-dev git iproute2 iptables iputils-ping procps util-linux
           busybox-static docker.io ca-certificates qemu-system-x86 cpio lz4
-          chromium-headless-shell)  # chromium-headless-shell: the report test opens report.html in a browser
+          chromium-headless-shell  # the report test opens report.html in a browser
+          qemu-utils debootstrap fdisk e2fsprogs socat apt-cacher-ng openssh-client)  # emulated servers (Xen, Molecule)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -5,8 +5,9 @@ platform_xen role installs Xen from Debian on it, reboots it into Xen and measur
 running the C proxy (the stand-in for ClickOS). Cold, this takes about 15 minutes on 2 cores under TCG
 (image build, Xen install, reboot, domU image); a warm cache about half of that.
 
-CI runs this slice (N in {1, 2}, sizes {64, 1472}): every domU answers ping, the proxied RTT exceeds
-the direct floor, the teardown finds no lab domain left in `xl list` and the emulated server's QEMU ends.
+The slice (N in {1, 2}, sizes {64, 1472}): every domU answers ping, the proxied RTT exceeds the direct
+floor, the teardown finds no lab domain left in `xl list` and the emulated server's QEMU ends. Marked heavy
+(about 25 minutes cold): `scripts/test.sh --all` runs it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CACHE = Path("/var/cache/vnflab/emulated")
 
 pytestmark = [
     pytest.mark.lab,
+    pytest.mark.heavy,
     pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root"),
     pytest.mark.skipif(XEN is None or not XEN.emulated, reason="no emulated xen server in inventory/local"),
     pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed (scripts/install.sh)"),

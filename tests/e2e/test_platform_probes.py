@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 from ansible.module_utils.vnflab.driver import PlatformDriver, validate_spec
-from lab_inventory import ROOT, Server, selected_servers, vnf_servers
+from lab_inventory import Server, selected_servers, vnf_servers
+from lab_playbook import run_json_playbook
 from test_local_lab import lab_leftovers
 
 from vnflab.load import load_run
 from vnflab.schema import parse_label
 
-PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")
 N1 = {"vnflab_boot_counts": [1], "vnflab_memory_counts": [1], "vnflab_response_sizes": [64]}
 
 pytestmark = [
@@ -58,12 +58,7 @@ def lab_owned(leftovers: list[str]) -> set[str]:
 
 
 def ansible(*args: str, timeout: int = 1800) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    done = subprocess.run([PLAYBOOK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    if done.returncode != 0:
-        pytest.fail(f"ansible-playbook {' '.join(args)} failed:\n{done.stdout[-8000:]}\n{done.stderr[-3000:]}")
-    return done
+    return run_json_playbook(*args, timeout=timeout)
 
 
 def published_facts(stdout: str, host: str, fact: str) -> list[Any]:

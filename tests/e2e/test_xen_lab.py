@@ -21,16 +21,14 @@ from pathlib import Path
 
 import pytest
 from lab_inventory import vnf_servers
+from lab_playbook import run_json_playbook
 
 from vnflab.load import load_run
 from vnflab.schema import parse_label
 
-ROOT = Path(__file__).resolve().parents[2]
-PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")
 XEN = next((server for server in vnf_servers() if server.platform == "xen"), None)
 COUNTS = [1, 2]
 SIZES = [64, 1472]
-CACHE = Path("/var/cache/vnflab/emulated")
 
 pytestmark = [
     pytest.mark.lab,
@@ -43,12 +41,7 @@ pytestmark = [
 
 
 def playbook(*args: str, timeout: int = 3600) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    done = subprocess.run([PLAYBOOK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    if done.returncode != 0:
-        pytest.fail(f"ansible-playbook {' '.join(args)} failed:\n{done.stdout[-8000:]}\n{done.stderr[-3000:]}")
-    return done
+    return run_json_playbook(*args, timeout=timeout)
 
 
 def task_results(output: str, task_name: str) -> list[dict]:

@@ -96,6 +96,7 @@ def test_molecule_scenario(scenario: str, limit: int) -> None:
     assert done.returncode == 0, f"molecule test -s {scenario} failed:\n{done.stdout[-8000:]}\n{done.stderr[-4000:]}"
     record_duration(scenario, elapsed)
     for step in ("create", "prepare", "converge", "idempotence", "verify", "destroy"):
-        assert re.search(rf"{scenario} ➜ {step}: Executed: Successful", done.stdout + done.stderr), \
+        # NO_COLOR (set above) makes Molecule print its plain recap lines: "<scenario> > <step>: Executed: Successful".
+        assert re.search(rf"{scenario} > {step}: Executed: Successful", done.stdout + done.stderr), \
             f"step {step} did not run successfully:\n{done.stdout[-4000:]}"
     assert molecule_leftovers() == []

@@ -1,0 +1,92 @@
+"""roles/emulated_server/files/vnflab-emulated-server without QEMU: argument checks, the state of a VM
+that is not running, and the pruning of superseded server images (each ~1.3 GB)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+TOOL = Path(__file__).resolve().parents[2] / "roles" / "emulated_server" / "files" / "vnflab-emulated-server"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(TOOL), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def make_image(images: Path, name: str, mtime: int) -> Path:
+    image = images / name
+    image.mkdir(parents=True)
+    (image / "disk.img").write_bytes(b"")
+    (image / "BUILD-INFO").write_text("suite=bookworm\n")
+    os.utime(image, (mtime, mtime))
+    return image
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> tuple[Path, Path]:
+    images, vms = tmp_path / "images", tmp_path / "vms"
+    vms.mkdir()
+    for age, name in enumerate(["debian-newest", "debian-second", "debian-third", "debian-oldest"]):
+        make_image(images, name, 1_700_000_000 - age * 1000)
+    return images, vms
+
+
+def test_prune_keeps_the_most_recent_images(cache: tuple[Path, Path]) -> None:
+    images, vms = cache
+    done = run("prune-images", "--images", str(images), "--state-dir", str(vms), "--keep", "2")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in images.iterdir()) == ["debian-newest", "debian-second"]
+    assert sorted(Path(line).name for line in done.stdout.split()) == ["debian-oldest", "debian-third"]
+
+
+def test_prune_spares_an_image_a_server_disk_is_based_on(cache: tuple[Path, Path]) -> None:
+    images, vms = cache
+    (vms / "vnflab-xen.base").write_text(f"{images / 'debian-oldest' / 'disk.img'} 8589934592 1700000000\n")
+    done = run("prune-images", "--images", str(images), "--state-dir", str(vms), "--keep", "1")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in images.iterdir()) == ["debian-newest", "debian-oldest"]
+
+
+def test_prune_with_nothing_to_do_prints_nothing(cache: tuple[Path, Path]) -> None:
+    images, vms = cache
+    done = run("prune-images", "--images", str(images), "--state-dir", str(vms), "--keep", "4")
+    assert (done.returncode, done.stdout) == (0, "")
+    assert len(list(images.iterdir())) == 4
+
+
+def test_prune_leaves_other_directories_alone(cache: tuple[Path, Path]) -> None:
+    images, vms = cache
+    (images / "key").mkdir()
+    run("prune-images", "--images", str(images), "--state-dir", str(vms), "--keep", "1")
+    assert (images / "key").is_dir()
+
+
+@pytest.mark.parametrize("keep", ["0", "-1", "two"])
+def test_prune_refuses_to_keep_nothing(cache: tuple[Path, Path], keep: str) -> None:
+    images, vms = cache
+    done = run("prune-images", "--images", str(images), "--state-dir", str(vms), "--keep", keep)
+    assert done.returncode == 2
+    assert "--keep" in done.stderr
+    assert len(list(images.iterdir())) == 4
+
+
+def test_a_server_that_is_not_running_has_no_pid_and_stops_cleanly(tmp_path: Path) -> None:
+    assert run("pid", "vnflab-none", "--state-dir", str(tmp_path)).returncode == 1
+    assert run("stop", "vnflab-none", "--state-dir", str(tmp_path), "--purge").returncode == 0
+
+
+@pytest.mark.parametrize("name", ["Upper", "a-name-too-long", "-dash", "dot.ted"])
+def test_bad_server_names_are_refused(tmp_path: Path, name: str) -> None:
+    done = run("pid", name, "--state-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "NAME must be" in done.stderr
+
+
+def test_help_lists_every_command() -> None:
+    done = run("--help")
+    assert done.returncode == 0
+    for command in ("start", "wait", "stop", "pid", "probe-accel", "prune-images"):
+        assert f"vnflab-emulated-server {command}" in done.stdout

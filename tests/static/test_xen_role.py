@@ -163,3 +163,14 @@ def test_domu_memory_and_stop(fake_xl: Path) -> None:
     (fake_xl / "created").touch()
     assert domu(fake_xl, "stop", "vnflab-xen-0", "--state-dir", str(fake_xl / "state")).returncode == 0
     assert "xl destroy vnflab-xen-0" in (fake_xl / "calls.log").read_text()
+
+
+@pytest.mark.parametrize(("vcpus", "expected"), [(0, "dom0_mem=768M,max:768M"),
+                                                 (1, "dom0_mem=768M,max:768M dom0_max_vcpus=1")])
+def test_grub_settings_fix_dom0_memory_and_vcpus(tmp_path: Path, vcpus: int, expected: str) -> None:
+    done = run_playbook("xen-grub-render.yml", "-e", f"out_dir={tmp_path}", "-e", f"platform_xen_dom0_vcpus={vcpus}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    settings = (tmp_path / "zz-vnflab-xen.cfg").read_text()
+    assert f'GRUB_CMDLINE_XEN_DEFAULT="{expected}"' in settings
+    assert 'GRUB_CMDLINE_XEN="console=com1 com1=115200,8n1"' in settings
+    assert "GRUB_CMDLINE_LINUX_XEN_REPLACE" not in settings

@@ -132,7 +132,7 @@ stop_errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
     MAX_PPS,
@@ -170,11 +170,9 @@ def run(module: AnsibleModule) -> dict:
     finally:
         pool.shutdown(wait=True)
         stop_errors = driver.stop(instances)
-    failed_starts = [inst for inst in instances if inst.start_error]
-    if failed_starts:
-        module.fail_json(msg=f"{len(failed_starts)} of {len(instances)} instances failed to start: "
-                             f"{failed_starts[0].name}: {failed_starts[0].start_error}",
-                         stop_errors=stop_errors, **result)
+    start_error = StartError.of(instances, stop_errors)
+    if start_error is not None:
+        raise start_error
     per_instance, all_ms = boot_times_ms([inst.start_ns for inst in instances],
                                          [probe.first_reply_ns.get(inst.address) for inst in instances])
     result.update(

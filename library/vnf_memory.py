@@ -134,7 +134,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, server_available_mb
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError, server_available_mb
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
     check_count,
@@ -169,10 +169,9 @@ def run(module: AnsibleModule) -> dict:
             [inst.address for inst in instances], deadline_s=params["timeout_s"],
             poll_interval_s=0.01, max_pps=5000)
         driver.wait_started(pool)
-        failed_starts = [inst for inst in instances if inst.start_error]
-        if failed_starts:
-            raise DriverError(f"{len(failed_starts)} of {len(instances)} instances failed to start: "
-                              f"{failed_starts[0].name}: {failed_starts[0].start_error}")
+        start_error = StartError.of(instances)
+        if start_error is not None:
+            raise start_error
         time.sleep(params["settle_s"])
         after = settled_available_mb(params["driver"], params["reads"])
         weights = [driver.memory(inst) for inst in instances]

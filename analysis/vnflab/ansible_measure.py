@@ -3,6 +3,10 @@
 The action plugins in ``action_plugins/`` are thin subclasses of :class:`MeasureAction`. A probe module
 measures one batch on the lab host; this loop runs on the controller, so each batch's samples are fsynced
 into ``results/<run-id>/samples.jsonl`` the moment the batch returns, whatever happens later.
+
+A batch in which the platform failed to start an instance (the module says ``start_failed``) is journaled
+in ``failures.jsonl`` and measured again, up to ``repeat.max_failed_batches`` times per point (default
+2); one more failure fails the task. Any other failure fails it at once.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from vnflab.journal import Journal, PointsJournal
+from vnflab.journal import Journal, PointsJournal, utc_timestamp
 from vnflab.records import WATCHED_QUANTITY, PointKey, watched_values
 from vnflab.stopping import StoppingRule
 
 RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
+
+DEFAULT_MAX_FAILED_BATCHES = 2
 
 
 def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
@@ -29,6 +35,26 @@ def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
             confidence=float(repeat.get("confidence", 0.95)))
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleActionFail(f"repeat: {exc}") from exc
+
+
+def max_failed_batches(repeat: Mapping[str, Any] | None) -> int:
+    """How many batches of one point may fail to start (each journaled and measured again)."""
+    value = (repeat or {}).get("max_failed_batches", DEFAULT_MAX_FAILED_BATCHES)
+    try:
+        count = int(str(value).strip()) if not isinstance(value, bool) else -1
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise AnsibleActionFail(f"repeat.max_failed_batches must be a whole number of at least 0, got {value!r}")
+    return count
+
+
+def failure_record(key: PointKey, x: int, x_unit: str, batch: int, outcome: Mapping[str, Any],
+                   retried: bool) -> dict[str, Any]:
+    """One line of ``failures.jsonl``: which batch of which point failed to start, why, and what followed."""
+    return {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": key.metric,
+            "host": key.host, "mode": key.mode, "x": x, "x_unit": x_unit, "batch": batch,
+            "msg": str(outcome.get("msg", "")), "retried": retried, "time": utc_timestamp()}
 
 
 class MeasureAction(ActionBase):
@@ -58,8 +84,10 @@ class MeasureAction(ActionBase):
             if not journal.get(key):
                 raise AnsibleActionFail(f"journal.{key} is required")
         rule = stopping_rule(repeat or {"min_samples": 1, "max_samples": 1})
+        failed_batches_allowed = max_failed_batches(repeat)
         run_dir = Path(journal["path"])
         samples = Journal(run_dir / "samples.jsonl")
+        failures = Journal(run_dir / "failures.jsonl")
         points_journal = PointsJournal(run_dir / "points.jsonl")
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric=self.METRIC,
@@ -70,13 +98,21 @@ class MeasureAction(ActionBase):
         for x, x_unit, point_args in self.points(args):
             values: list[float | None] = []
             batch = 0
+            failed_batches = 0
             while True:
                 outcome = self._execute_module(module_name=module,
                                                module_args=self.batch_args(point_args, repeat or {}),
                                                task_vars=task_vars)
                 if outcome.get("failed"):
+                    retry = bool(outcome.get("start_failed")) and failed_batches < failed_batches_allowed
+                    if outcome.get("start_failed"):
+                        failures.append([failure_record(key, x, x_unit, batch, outcome, retry)])
+                        failed_batches += 1
+                    if retry:
+                        continue
                     outcome["points"] = summaries
                     outcome["samples_written"] = written
+                    outcome["failed_batches"] = failed_batches
                     return {**result, **outcome}
                 written += samples.append(self.build_records(key, outcome, batch))
                 values.extend(watched_values(self.METRIC, outcome))
@@ -87,6 +123,6 @@ class MeasureAction(ActionBase):
             summaries.append(points_journal.append_point(
                 {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
                  "quantity": WATCHED_QUANTITY[self.METRIC], "x": x, "x_unit": x_unit, "mode": key.mode,
-                 "host": key.host}, rule, decision, batches=batch))
+                 "host": key.host, "failed_batches": failed_batches}, rule, decision, batches=batch))
         result.update(changed=False, points=summaries, samples_written=written)
         return result

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class Run:
     points: pd.DataFrame
     torn_lines: dict[str, int]
     notes: tuple[str, ...]
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def run_id(self) -> str:
@@ -81,7 +82,7 @@ def _normalise(records: list[dict[str, Any]], source: Path) -> tuple[list[dict[s
 
 
 def load_run(run_dir: Path) -> Run:
-    """Read ``samples.jsonl`` (required), ``manifest.json`` and ``points.jsonl`` (both optional)."""
+    """Read ``samples.jsonl`` (required), ``manifest.json``, ``points.jsonl`` and ``failures.jsonl`` (optional)."""
     paths = RunPaths(Path(run_dir))
     if not paths.samples.is_file():
         raise FileNotFoundError(f"no samples.jsonl in {paths.run_dir}")
@@ -101,6 +102,12 @@ def load_run(run_dir: Path) -> Run:
     else:
         points = pd.DataFrame()
 
+    failures = pd.DataFrame()
+    if paths.failures.is_file():
+        failures_contents = read_jsonl(paths.failures)
+        torn[paths.failures.name] = failures_contents.torn_lines
+        failures = pd.DataFrame.from_records(failures_contents.records)
+
     if paths.manifest.is_file():
         manifest = json.loads(paths.manifest.read_text(encoding="utf-8"))
         if not isinstance(manifest, dict):
@@ -114,4 +121,5 @@ def load_run(run_dir: Path) -> Run:
     recorded_id = manifest.get("run_id")
     if recorded_id is not None and recorded_id != paths.run_id:
         notes.append(f"manifest run_id {recorded_id!r} differs from the directory name {paths.run_id!r}")
-    return Run(paths=paths, manifest=manifest, samples=samples, points=points, torn_lines=torn, notes=tuple(notes))
+    return Run(paths=paths, manifest=manifest, samples=samples, points=points, torn_lines=torn, notes=tuple(notes),
+               failures=failures)

@@ -131,6 +131,10 @@ def _data_section(run: Run, summary: pd.DataFrame) -> list[str]:
         counts = run.points["reason"].value_counts() if "reason" in run.points.columns else pd.Series(dtype="int64")
         detail = ", ".join(f"{reason} {int(counts[reason])}" for reason in sorted(counts.index))
         lines.append(f"- `points.jsonl`: {len(run.points)} points ({detail}); sha256 `{_sha256(run.paths.points)}`")
+    if not run.failures.empty:
+        retried = int(run.failures["retried"].sum()) if "retried" in run.failures.columns else 0
+        lines.append(f"- `failures.jsonl`: {len(run.failures)} batches in which an instance failed to start "
+                     f"({retried} measured again); sha256 `{_sha256(run.paths.failures)}`")
     lines.append("- `manifest.json`: " + ("present" if run.manifest else "missing"))
     if run.notes:
         lines += ["", "Data-quality notes:", ""] + [f"- {note}" for note in run.notes]
@@ -192,6 +196,20 @@ def _stopping_section(run: Run) -> list[str]:
     return lines
 
 
+def _failures_section(run: Run) -> list[str]:
+    """Batches the platform failed to start: kept in the record, never silently replaced."""
+    failures = run.failures
+    if failures.empty:
+        return []
+    wanted = [c for c in ("platform", "metric", "x", "batch", "retried", "time", "msg") if c in failures.columns]
+    ordered = failures[wanted].sort_values([c for c in ("platform", "metric", "x", "time") if c in wanted])
+    return ["## Failed starts", "",
+            (f"{len(failures)} batches failed because the platform did not start an instance. Each was journaled "
+             "in `failures.jsonl`; a retried batch was measured again and only the new attempt's samples are in "
+             "`samples.jsonl`. A batch not retried ended that platform's measurement."), "",
+            markdown_table(ordered.reset_index(drop=True))]
+
+
 def _figures_section(summary: pd.DataFrame, figures: Mapping[str, list[Path]], run_dir: Path) -> list[str]:
     lines = ["## Figure 2", ""]
     for panel in PANELS:
@@ -223,6 +241,7 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
     lines += _manifest_section(run, run.samples)
     lines += ["## Metric definitions", "", METRIC_DEFINITIONS]
     lines += _stopping_section(run)
+    lines += _failures_section(run)
     lines += _figures_section(summary, figures, run.paths.run_dir)
     lines += ["## Summary table", "",
               "All points: CI = Student-t 95% CI of the mean, median CI = bootstrap 95% CI of the median "

@@ -30,6 +30,11 @@ class RunPaths:
         return self.run_dir / "points.jsonl"
 
     @property
+    def failures(self) -> Path:
+        """Batches in which the platform failed to start an instance (journaled, then measured again)."""
+        return self.run_dir / "failures.jsonl"
+
+    @property
     def manifest(self) -> Path:
         return self.run_dir / "manifest.json"
 

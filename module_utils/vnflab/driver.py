@@ -31,6 +31,26 @@ class DriverError(Exception):
     """A platform command failed or the driver specification is invalid."""
 
 
+class StartError(DriverError):
+    """One or more instances did not start: the platform failed, the parameters were fine.
+
+    The probe modules report it with ``start_failed: true`` so the controller can journal the failed
+    batch and measure it again (see ``repeat.max_failed_batches``).
+    """
+
+    @classmethod
+    def of(cls, instances: Sequence[Instance], stop_errors: Sequence[str] = ()) -> StartError | None:
+        """The error for the instances whose start command failed, or None when all started."""
+        failed = [inst for inst in instances if inst.start_error]
+        if not failed:
+            return None
+        first = failed[0]
+        message = f"{len(failed)} of {len(instances)} instances failed to start: {first.name}: {first.start_error}"
+        if stop_errors:
+            message += f" (and {len(stop_errors)} stop error(s): {stop_errors[0]})"
+        return cls(message)
+
+
 @dataclass
 class Instance:
     index: int

@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ansible.module_utils.vnflab.driver import StartError
+
 MAX_INSTANCES = 1024
 MAX_PAYLOAD = 65507
 MAX_PPS = 10**7  # the boot prober's bound
@@ -54,7 +56,7 @@ def run_probe_module(module: Any, checks: list[tuple[str, str | None]], run: Any
                      expected: tuple[type[Exception], ...] = ()) -> None:
     """The shape every probe module's main() shares: fail on the first bad option (naming it) before
     anything starts, then run and exit; expected errors and OSError (no raw socket, no root) become
-    fail_json with the traceback."""
+    fail_json with the traceback, a StartError with ``start_failed: true``."""
     import traceback
 
     for name, problem in checks:
@@ -62,6 +64,9 @@ def run_probe_module(module: Any, checks: list[tuple[str, str | None]], run: Any
             module.fail_json(msg=f"{name}: {problem}")
     try:
         module.exit_json(**run(module))
+    except StartError as exc:
+        # The platform failed to start an instance: the controller may journal the batch and retry it.
+        module.fail_json(msg=f"driver: {exc}", start_failed=True, exception=traceback.format_exc())
     except expected as exc:
         module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
     except OSError as exc:

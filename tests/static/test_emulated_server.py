@@ -90,3 +90,20 @@ def test_help_lists_every_command() -> None:
     assert done.returncode == 0
     for command in ("start", "wait", "stop", "pid", "probe-accel", "prune-images"):
         assert f"vnflab-emulated-server {command}" in done.stdout
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--tcg-thread", "one", "--tcg-thread must be multi or single"),
+    ("--accel", "hvf", "--accel must be kvm or tcg"),
+    ("--mem", "2G", "--mem must be MB"),
+])
+def test_bad_qemu_settings_are_refused_before_anything_starts(tmp_path: Path, option: str, value: str,
+                                                             message: str) -> None:
+    image, config = tmp_path / "disk.img", tmp_path / "config"
+    image.write_bytes(b"")
+    config.write_text("hostname=x\n")
+    done = run("start", "vnflab-none", "--image", str(image), "--state-dir", str(tmp_path / "vms"),
+               "--config", str(config), "--nic", "vbr-none=02:00:00:00:00:01", option, value)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert not (tmp_path / "vms").exists()

@@ -289,3 +289,21 @@ def test_summary_of_empty_run(tmp_path: Path) -> None:
         text = build_report(run_dir).report.read_text()
     assert "0 samples" in text
     assert isinstance(pd.read_csv(run_dir / "tables" / "summary.csv"), pd.DataFrame)
+
+
+def test_report_lists_failed_starts(run_dir: Path) -> None:
+    message = "driver: 1 of 2 instances failed to start: vnflab-xen-1: line 124: Segmentation fault\nxl create failed"
+    Journal(run_dir / "failures.jsonl").append([
+        {"run_id": RUN_ID, "platform": "xen", "label": "xen/linux-pv (tcg, stand-in for ClickOS)", "metric": "boot",
+         "host": "clickos", "mode": None, "x": 2, "x_unit": "instances", "batch": 1, "msg": message,
+         "retried": True, "time": "2026-11-24T10:00:00.000000Z"}])
+    text = build_report(run_dir).report.read_text()
+    assert "`failures.jsonl`: 1 batches in which an instance failed to start (1 measured again)" in text
+    assert "## Failed starts" in text
+    assert "| xen | boot | 2 | 1 | True | 2026-11-24T10:00:00.000000Z | driver: 1 of 2 instances failed" in text
+    assert "Segmentation fault xl create failed |" in text
+
+
+def test_report_without_failures_has_no_failed_starts_section(run_dir: Path) -> None:
+    text = build_report(run_dir).report.read_text()
+    assert "## Failed starts" not in text and "failures.jsonl" not in text

@@ -345,3 +345,65 @@ def test_without_repeat_one_batch_per_point(tmp_path: Path) -> None:
     result = plugin.run(task_vars=TASK_VARS)
     assert len(script.calls) == 1
     assert result["points"][0]["reason"] == "cap"
+
+
+# ---------------------------------------------------------------- batches whose instances failed to start
+
+
+START_FAILURE = {"failed": True, "start_failed": True,
+                 "msg": "driver: 1 of 2 instances failed to start: vnflab-xen-1: xl create vnflab-xen-1 failed"}
+
+
+def test_a_failed_start_is_journaled_and_the_batch_measured_again(tmp_path: Path) -> None:
+    outcomes = iter([boot_outcome(1000.0, [900.0, 1000.0]), START_FAILURE,
+                     boot_outcome(1010.0, [910.0, 1010.0]), boot_outcome(990.0, [890.0, 990.0])])
+    script = Script(outcomes, tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert "failed" not in result
+    assert len(script.calls) == 4
+    samples = lines(tmp_path / "samples.jsonl")
+    assert [(r["repetition"], r["value"]) for r in samples if r["quantity"] == "all_ms"] == [
+        (0, 1000.0), (1, 1010.0), (2, 990.0)]
+    (failure,) = lines(tmp_path / "failures.jsonl")
+    assert {k: failure[k] for k in ("platform", "label", "metric", "host", "x", "x_unit", "batch", "retried")} == {
+        "platform": "docker", "label": LABEL, "metric": "boot", "host": "host-a", "x": 2, "x_unit": "instances",
+        "batch": 1, "retried": True}
+    assert failure["msg"] == START_FAILURE["msg"]
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["batches"], point["failed_batches"]) == ("converged", 3, 1)
+
+
+def test_one_failed_start_too_many_fails_the_task_with_everything_journaled(tmp_path: Path) -> None:
+    outcomes = iter([boot_outcome(1000.0, [900.0, 1000.0]), START_FAILURE, START_FAILURE])
+    script = Script(outcomes, tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time",
+                         boot_args(tmp_path, {"min_samples": 3, "max_samples": 6, "max_failed_batches": 1}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert result["failed"] is True
+    assert (result["msg"], result["failed_batches"], result["samples_written"]) == (START_FAILURE["msg"], 2, 3)
+    assert [f["retried"] for f in lines(tmp_path / "failures.jsonl")] == [True, False]
+    assert len(lines(tmp_path / "samples.jsonl")) == 3
+    assert lines(tmp_path / "points.jsonl") == []
+
+
+def test_other_failures_are_not_retried(tmp_path: Path) -> None:
+    script = Script(iter([{"failed": True, "msg": "driver: bad spec"}]), tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    assert plugin.run(task_vars=TASK_VARS)["failed"] is True
+    assert len(script.calls) == 1
+    assert not (tmp_path / "failures.jsonl").exists()
+
+
+@pytest.mark.parametrize("value", [-1, "some", True, 1.5])
+def test_bad_max_failed_batches_fails_before_measuring(tmp_path: Path, value: Any) -> None:
+    script = Script(iter([]), tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time",
+                         boot_args(tmp_path, {"min_samples": 3, "max_samples": 6, "max_failed_batches": value}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    with pytest.raises(AnsibleActionFail, match="repeat.max_failed_batches must be"):
+        plugin.run(task_vars=TASK_VARS)
+    assert script.calls == []

@@ -113,9 +113,10 @@ def driver_spec(**overrides: Any) -> dict[str, Any]:
 
 @dataclass
 class FakeRunner:
-    """subprocess.run stand-in for the driver: start/stop succeed unless start_fails names the instance."""
+    """subprocess.run stand-in for the driver: start/stop succeed unless start_fails/stop_fails name the instance."""
 
     start_fails: dict[str, str] = field(default_factory=dict)
+    stop_fails: dict[str, str] = field(default_factory=dict)
     calls: list[list[str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -124,6 +125,8 @@ class FakeRunner:
             self.calls.append(list(argv))
         if argv[:2] == ["docker", "run"] and argv[3] in self.start_fails:
             return subprocess.CompletedProcess(argv, 125, "", self.start_fails[argv[3]] + "\n")
+        if argv[:2] == ["docker", "rm"] and argv[3] in self.stop_fails:
+            return subprocess.CompletedProcess(argv, 1, "", self.stop_fails[argv[3]] + "\n")
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     def started(self) -> list[str]:
@@ -411,10 +414,26 @@ def test_boot_time_failed_start_fails_and_still_stops_everything(monkeypatch: py
     fake = install_platform(monkeypatch, boot_mod, runner)
     monkeypatch.setattr(boot_mod, "wait_first_replies", reply_after([1.0, None, 2.0], lambda: fake.instances, []))
     result = fail_module(boot_mod, {"driver": driver_spec(), "count": 3})
-    assert result["msg"] == ("1 of 3 instances failed to start: vnflab-docker-1: "
+    assert result["msg"] == ("driver: 1 of 3 instances failed to start: vnflab-docker-1: "
                              "docker: Error response from daemon: Conflict.")
-    assert result["stop_errors"] == []
+    assert result["start_failed"] is True
     assert runner.stopped() == ["vnflab-docker-0", "vnflab-docker-1", "vnflab-docker-2"]
+
+
+def test_boot_time_failed_start_names_the_stop_errors_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(start_fails={"vnflab-docker-0": "xl: Segmentation fault"},
+                        stop_fails={"vnflab-docker-0": "no such domain"})
+    fake = install_platform(monkeypatch, boot_mod, runner)
+    monkeypatch.setattr(boot_mod, "wait_first_replies", reply_after([None, 1.0], lambda: fake.instances, []))
+    result = fail_module(boot_mod, {"driver": driver_spec(), "count": 2})
+    assert result["msg"] == ("driver: 1 of 2 instances failed to start: vnflab-docker-0: xl: Segmentation fault "
+                             "(and 1 stop error(s): vnflab-docker-0: no such domain)")
+    assert result["start_failed"] is True
+
+
+def test_a_bad_driver_is_not_reported_as_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = fail_module(boot_mod, {"driver": {"label": "x"}, "count": 1})
+    assert "start_failed" not in result
 
 
 # ---------------------------------------------------------------- vnf_memory run
@@ -459,6 +478,7 @@ def test_memory_failed_start_stops_everything(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(memory_mod, "server_available_mb", lambda spec: 1000.0)
     result = fail_module(memory_mod, {"driver": driver_spec(), "count": 2, "reads": 1})
     assert result["msg"] == "driver: 1 of 2 instances failed to start: vnflab-docker-0: no space left"
+    assert result["start_failed"] is True
     assert runner.stopped() == ["vnflab-docker-0", "vnflab-docker-1"]
 
 

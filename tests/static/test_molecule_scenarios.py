@@ -92,3 +92,16 @@ def test_molecule_playbooks_lint_clean() -> None:
                           capture_output=True, text=True, timeout=600, check=False,
                           env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", NO_COLOR="1"))
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_packages_built_into_an_image_are_the_roles_own() -> None:
+    # An image's `include` saves minutes of apt under TCG; it must not install more than the role would (the
+    # scenario would then pass on a package the role forgot) and the role still runs its apt task.
+    role_packages = {
+        "docker": set(load(ROOT / "roles" / "platform_docker" / "defaults" / "main.yml")["platform_docker_packages"]),
+    }
+    for scenario, platform in platforms():
+        included = set(platform.get("include", []))  # type: ignore[arg-type]
+        if included:
+            assert scenario in role_packages, f"{scenario}: say which role's packages the image includes"
+            assert included <= role_packages[scenario], f"{scenario}: {included - role_packages[scenario]}"

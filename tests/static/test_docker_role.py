@@ -15,7 +15,7 @@ def task_index(tasks: list[dict], module: str, predicate: str) -> int:
 
 def test_daemon_json_is_written_before_the_package_can_start_dockerd() -> None:
     # Debian's docker.io starts dockerd from its postinst: without daemon.json it would bring up docker0 on
-    # its default 172.17.0.0/16 (outside 198.18.0.0/15) before the role's configuration existed.
+    # its default bridge network (outside 198.18.0.0/15) before the role's configuration existed.
     tasks = yaml.safe_load(ENGINE.read_text())
     daemon_json = task_index(tasks, "ansible.builtin.copy", "/etc/docker/daemon.json")
     install = task_index(tasks, "ansible.builtin.apt", "platform_docker_packages")

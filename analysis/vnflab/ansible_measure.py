@@ -104,12 +104,12 @@ class MeasureAction(ActionBase):
                                                module_args=self.batch_args(point_args, repeat or {}),
                                                task_vars=task_vars)
                 if outcome.get("failed"):
-                    retry = bool(outcome.get("start_failed")) and failed_batches < failed_batches_allowed
                     if outcome.get("start_failed"):
+                        retry = failed_batches < failed_batches_allowed
                         failures.append([failure_record(key, x, x_unit, batch, outcome, retry)])
                         failed_batches += 1
-                    if retry:
-                        continue
+                        if retry:
+                            continue
                     outcome["points"] = summaries
                     outcome["samples_written"] = written
                     outcome["failed_batches"] = failed_batches

@@ -121,6 +121,26 @@ rx_timestamps:
   returned: success
   type: str
   sample: kernel-software
+probe:
+  description:
+    - How the prober ran and why it stopped; the controller journals it per batch in C(batches.jsonl).
+    - C(ended) is C(all answered) or C(deadline); C(late_replies) counts first replies timestamped after the
+      deadline (not counted); C(clock_glitches) counts monotonic clock reads past the deadline that the next
+      read did not confirm (the probe went on; the first few are in C(clock_glitch_reads)).
+  returned: success
+  type: dict
+  sample:
+    ended: all answered
+    elapsed_s: 1.84
+    started_ns: 1764000000000000000
+    deadline_ns: 1764000300000000000
+    requests_sent: 3650
+    send_errors: {EHOSTUNREACH: 12}
+    late_replies: 0
+    clock_glitches: 0
+    clock_glitch_reads: []
+    rx_source: kernel-software
+    poll_interval_s: 0.001
 stop_errors:
   description: Errors reported while stopping the instances (empty when all stopped).
   returned: success
@@ -182,6 +202,7 @@ def run(module: AnsibleModule) -> dict:
                    for inst, ms in zip(instances, per_instance)],
         poll_interval_ms=probe.poll_interval_s * 1000.0,
         rx_timestamps=probe.rx_source,
+        probe=probe.diagnostics(),
         stop_errors=stop_errors,
     )
     return result

@@ -115,6 +115,13 @@ answered:
   returned: success
   type: int
   sample: 16
+probe:
+  description:
+    - How the wait for the instances' first echo replies ran and why it stopped (see M(vnf_boot_time)'s C(probe));
+      the controller journals it per batch in C(batches.jsonl).
+  returned: success
+  type: dict
+  sample: {ended: all answered, elapsed_s: 2.1, late_replies: 0, clock_glitches: 0}
 instances:
   description: Per instance name, pss_mb, cgroup_mb and hypervisor_mb (null where the platform has no such figure).
   returned: success
@@ -186,6 +193,7 @@ def run(module: AnsibleModule) -> dict:
         available_restored_mb=restored,
         server_used_mb=(before + restored) / 2.0 - after,
         answered=sum(1 for inst in instances if probe.first_reply_ns.get(inst.address) is not None),
+        probe=probe.diagnostics(),
         instances=[{"name": w.name, "pss_mb": w.pss_mb, "cgroup_mb": w.cgroup_mb, "hypervisor_mb": w.hypervisor_mb}
                    for w in weights],
         stop_errors=stop_errors,

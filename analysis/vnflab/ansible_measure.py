@@ -7,6 +7,9 @@ into ``results/<run-id>/samples.jsonl`` the moment the batch returns, whatever h
 A batch in which the platform failed to start an instance (the module says ``start_failed``) is journaled
 in ``failures.jsonl`` and measured again, up to ``repeat.max_failed_batches`` times per point (default
 2); one more failure fails the task. Any other failure fails it at once.
+
+A module that returns ``probe`` (how its prober ran and ended) has it journaled per measured batch in
+``batches.jsonl``, so a lost instance can be told from a probe that ended early.
 """
 
 from __future__ import annotations
@@ -57,6 +60,13 @@ def failure_record(key: PointKey, x: int, x_unit: str, batch: int, outcome: Mapp
             "msg": str(outcome.get("msg", "")), "retried": retried, "time": utc_timestamp()}
 
 
+def batch_record(key: PointKey, x: int, x_unit: str, batch: int, probe: Mapping[str, Any]) -> dict[str, Any]:
+    """One line of ``batches.jsonl``: how the module's prober ran in one measured batch (its ``probe``)."""
+    return {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": key.metric,
+            "host": key.host, "mode": key.mode, "x": x, "x_unit": x_unit, "batch": batch,
+            "probe": dict(probe), "time": utc_timestamp()}
+
+
 class MeasureAction(ActionBase):
     """Run the module of the same name point by point, batch by batch."""
 
@@ -88,6 +98,7 @@ class MeasureAction(ActionBase):
         run_dir = Path(journal["path"])
         samples = Journal(run_dir / "samples.jsonl")
         failures = Journal(run_dir / "failures.jsonl")
+        batches = Journal(run_dir / "batches.jsonl")
         points_journal = PointsJournal(run_dir / "points.jsonl")
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric=self.METRIC,
@@ -115,6 +126,8 @@ class MeasureAction(ActionBase):
                     outcome["failed_batches"] = failed_batches
                     return {**result, **outcome}
                 written += samples.append(self.build_records(key, outcome, batch))
+                if isinstance(outcome.get("probe"), Mapping):
+                    batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
                 values.extend(watched_values(self.METRIC, outcome))
                 decision = rule.decide(values)
                 batch += 1

@@ -33,6 +33,7 @@ class Run:
     torn_lines: dict[str, int]
     notes: tuple[str, ...]
     failures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    batches: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per batch, probe fields as probe.<name>
 
     @property
     def run_id(self) -> str:
@@ -82,7 +83,8 @@ def _normalise(records: list[dict[str, Any]], source: Path) -> tuple[list[dict[s
 
 
 def load_run(run_dir: Path) -> Run:
-    """Read ``samples.jsonl`` (required), ``manifest.json``, ``points.jsonl`` and ``failures.jsonl`` (optional)."""
+    """Read ``samples.jsonl`` (required); ``manifest.json``, ``points.jsonl``, ``failures.jsonl`` and
+    ``batches.jsonl`` when present."""
     paths = RunPaths(Path(run_dir))
     if not paths.samples.is_file():
         raise FileNotFoundError(f"no samples.jsonl in {paths.run_dir}")
@@ -108,6 +110,13 @@ def load_run(run_dir: Path) -> Run:
         torn[paths.failures.name] = failures_contents.torn_lines
         failures = pd.DataFrame.from_records(failures_contents.records)
 
+    batches = pd.DataFrame()
+    if paths.batches.is_file():
+        batches_contents = read_jsonl(paths.batches)
+        torn[paths.batches.name] = batches_contents.torn_lines
+        if batches_contents.records:
+            batches = pd.json_normalize(batches_contents.records, max_level=1)
+
     if paths.manifest.is_file():
         manifest = json.loads(paths.manifest.read_text(encoding="utf-8"))
         if not isinstance(manifest, dict):
@@ -122,4 +131,4 @@ def load_run(run_dir: Path) -> Run:
     if recorded_id is not None and recorded_id != paths.run_id:
         notes.append(f"manifest run_id {recorded_id!r} differs from the directory name {paths.run_id!r}")
     return Run(paths=paths, manifest=manifest, samples=samples, points=points, torn_lines=torn, notes=tuple(notes),
-               failures=failures)
+               failures=failures, batches=batches)

@@ -135,10 +135,27 @@ def _data_section(run: Run, summary: pd.DataFrame) -> list[str]:
         retried = int(run.failures["retried"].sum()) if "retried" in run.failures.columns else 0
         lines.append(f"- `failures.jsonl`: {len(run.failures)} batches in which an instance failed to start "
                      f"({retried} measured again); sha256 `{_sha256(run.paths.failures)}`")
+    if not run.batches.empty:
+        lines.append(f"- `batches.jsonl`: {_batches_line(run.batches)}; sha256 `{_sha256(run.paths.batches)}`")
     lines.append("- `manifest.json`: " + ("present" if run.manifest else "missing"))
     if run.notes:
         lines += ["", "Data-quality notes:", ""] + [f"- {note}" for note in run.notes]
     return lines + [""]
+
+
+def _batches_line(batches: pd.DataFrame) -> str:
+    """How the probes of the measured batches ended, and the clock reads they did not trust."""
+    def total(column: str) -> int:
+        if column not in batches.columns:
+            return 0
+        return int(pd.to_numeric(batches[column], errors="coerce").fillna(0).sum())
+
+    at_deadline = int((batches["probe.ended"] == "deadline").sum()) if "probe.ended" in batches.columns else 0
+    glitch_count = total("probe.clock_glitches")
+    late_count = total("probe.late_replies")
+    return (f"prober diagnostics of {len(batches)} batches: {at_deadline} ended at the deadline with instances "
+            f"unanswered, {late_count} replies came after it, {glitch_count} clock reads past the deadline were "
+            "not confirmed by the next read and were ignored")
 
 
 def _platforms_table(samples: pd.DataFrame) -> str:

@@ -35,6 +35,11 @@ class RunPaths:
         return self.run_dir / "failures.jsonl"
 
     @property
+    def batches(self) -> Path:
+        """How each measured batch's prober ran and ended (the probe modules' ``probe``)."""
+        return self.run_dir / "batches.jsonl"
+
+    @property
     def manifest(self) -> Path:
         return self.run_dir / "manifest.json"
 

@@ -5,6 +5,11 @@ and records the kernel RX timestamp (CLOCK_REALTIME ns) of each address's first 
 Addresses that do not exist yet make sends fail (EHOSTUNREACH, ENOBUFS, ...): ignored, counted.
 Tip: set net.ipv4.neigh.<if>.retrans_time_ms low (e.g. 10) on the prober's interface, or ARP
 retries every second round boot times up to whole seconds.
+
+The deadline is confirmed by a second clock read before polling stops (``Deadline``): one bad read
+of the monotonic clock would otherwise end the probe early and record every instance as lost (the
+suspected cause of a probe that ended 16 s into a 300 s deadline on a Xen dom0 nested in emulated
+hardware). Such reads are counted and reported, never hidden.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import select
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ansible.module_utils.vnflab.echo_probe import (
     TRANSIENT_SEND_ERRNOS,
@@ -29,6 +35,57 @@ from ansible.module_utils.vnflab.timestamps import enable_timestamps, realtime_n
 
 BOOT_PAYLOAD_BYTES = 56  # like ping's default
 _RECV_BUFSIZE = 65536
+CONFIRM_PAUSE_S = 0.001  # between the clock read that says "deadline passed" and the one that confirms it
+MAX_GLITCHES_KEPT = 10
+
+
+@dataclass
+class ClockGlitch:
+    """A monotonic clock read past the deadline that the next read did not confirm (seconds from start)."""
+
+    read_s: float
+    confirmed_s: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"read_s": round(self.read_s, 6), "confirmed_s": round(self.confirmed_s, 6)}
+
+
+class Deadline:
+    """A deadline on a monotonic clock that one bad clock read cannot end.
+
+    ``expired()`` is true only when a read past the end is confirmed by another read after a short
+    pause; an unconfirmed read is kept as a ``ClockGlitch`` (the first MAX_GLITCHES_KEPT of them) and
+    counted in ``glitch_count``.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic,
+                 pause: Callable[[float], None] = time.sleep) -> None:
+        self._clock = clock
+        self._pause = pause
+        self.start = clock()
+        self.end = self.start + seconds
+        self.glitches: list[ClockGlitch] = []
+        self.glitch_count = 0
+
+    def now(self) -> float:
+        return self._clock()
+
+    def expired(self, now: float | None = None) -> bool:
+        """Whether the deadline passed; ``now`` is a clock read the caller already made."""
+        first = self._clock() if now is None else now
+        if first < self.end:
+            return False
+        self._pause(CONFIRM_PAUSE_S)
+        confirmed = self._clock()
+        if confirmed >= self.end:
+            return True
+        self.glitch_count += 1
+        if len(self.glitches) < MAX_GLITCHES_KEPT:
+            self.glitches.append(ClockGlitch(first - self.start, confirmed - self.start))
+        return False
+
+    def elapsed(self) -> float:
+        return self._clock() - self.start
 
 
 @dataclass
@@ -44,18 +101,35 @@ class BootProbeResult:
     rx_source: str
     requests_sent: int = 0
     send_errors: dict[str, int] = field(default_factory=dict)  # errno name -> count
+    ended: str = ""  # "all answered" or "deadline"
+    elapsed_s: float = 0.0  # monotonic seconds from the first request to the end of polling
+    late_replies: int = 0  # first replies whose RX timestamp was past deadline_ns (not counted)
+    clock_glitches: int = 0  # monotonic reads past the deadline that the next read did not confirm
+    clock_glitch_reads: list[dict[str, float]] = field(default_factory=list)  # the first few of them
+
+    def diagnostics(self) -> dict[str, object]:
+        """How the probe ran and ended: what a lost instance needs to be understood."""
+        return {
+            "ended": self.ended,
+            "elapsed_s": round(self.elapsed_s, 6),
+            "started_ns": self.started_ns,
+            "deadline_ns": self.deadline_ns,
+            "requests_sent": self.requests_sent,
+            "send_errors": dict(self.send_errors),
+            "late_replies": self.late_replies,
+            "clock_glitches": self.clock_glitches,
+            "clock_glitch_reads": list(self.clock_glitch_reads),
+            "rx_source": self.rx_source,
+            "poll_interval_s": self.poll_interval_s,
+        }
 
     def as_dict(self) -> dict[str, object]:
         return {
+            **self.diagnostics(),
             "first_reply_ns": dict(self.first_reply_ns),
             "poll_interval_s": self.poll_interval_s,
             "requested_poll_interval_s": self.requested_poll_interval_s,
             "max_pps": self.max_pps,
-            "started_ns": self.started_ns,
-            "deadline_ns": self.deadline_ns,
-            "rx_source": self.rx_source,
-            "requests_sent": self.requests_sent,
-            "send_errors": dict(self.send_errors),
         }
 
 
@@ -110,9 +184,8 @@ def wait_first_replies(
         ident = random.randrange(1, 0x10000)
         seq = 0
         pending: collections.deque[str] = collections.deque(unique)
-        start = time.monotonic()
-        end = start + deadline_s
-        next_send = start
+        deadline = Deadline(deadline_s)
+        next_send = deadline.start
 
         def receive() -> None:
             while True:
@@ -125,13 +198,17 @@ def wait_first_replies(
                 reply = parse_echo_reply(datagram.data)
                 if reply is None or reply.ident != ident or reply.source not in first:
                     continue
-                if first[reply.source] is None and datagram.rx_ns <= deadline_ns:
-                    first[reply.source] = datagram.rx_ns
-                    pending.remove(reply.source)
+                if first[reply.source] is not None:
+                    continue
+                if datagram.rx_ns > deadline_ns:
+                    result.late_replies += 1
+                    continue
+                first[reply.source] = datagram.rx_ns
+                pending.remove(reply.source)
 
         while pending:
-            now = time.monotonic()
-            if now >= end:
+            now = deadline.now()
+            if deadline.expired(now):
                 break
             while pending and now >= next_send:
                 address = pending[0]
@@ -151,10 +228,14 @@ def wait_first_replies(
                     1, len(pending)
                 )
                 next_send = max(next_send + spacing, now - spacing)
-            wait_s = min(next_send, end) - time.monotonic()
+            wait_s = min(next_send, deadline.end) - deadline.now()
             if poller.poll(max(0, math.ceil(wait_s * 1000))):
                 receive()
         receive()  # replies already queued when the deadline passed (timestamps are checked)
+        result.ended = "deadline" if pending else "all answered"
+        result.elapsed_s = deadline.elapsed()
+        result.clock_glitches = deadline.glitch_count
+        result.clock_glitch_reads = [glitch.as_dict() for glitch in deadline.glitches]
     finally:
         sock.close()
     return result

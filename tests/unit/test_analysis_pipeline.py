@@ -307,3 +307,19 @@ def test_report_lists_failed_starts(run_dir: Path) -> None:
 def test_report_without_failures_has_no_failed_starts_section(run_dir: Path) -> None:
     text = build_report(run_dir).report.read_text()
     assert "## Failed starts" not in text and "failures.jsonl" not in text
+    assert "batches.jsonl" not in text
+
+
+def test_report_counts_how_the_probes_ended(run_dir: Path) -> None:
+    key = {"run_id": RUN_ID, "platform": "xen", "label": "xen/linux-pv (tcg, stand-in for ClickOS)",
+           "metric": "boot", "host": "clickos", "mode": None, "x": 2, "x_unit": "instances",
+           "time": "2026-11-24T10:00:00.000000Z"}
+    Journal(run_dir / "batches.jsonl").append([
+        {**key, "batch": 0, "probe": {"ended": "deadline", "late_replies": 2, "clock_glitches": 0}},
+        {**key, "batch": 1, "probe": {"ended": "all answered", "late_replies": 0, "clock_glitches": 3}},
+        {**key, "batch": 2, "probe": {"ended": "all answered", "late_replies": 0, "clock_glitches": 0}}])
+    run = load_run(run_dir)
+    assert list(run.batches["probe.ended"]) == ["deadline", "all answered", "all answered"]
+    text = build_report(run_dir).report.read_text()
+    assert ("`batches.jsonl`: prober diagnostics of 3 batches: 1 ended at the deadline with instances unanswered, "
+            "2 replies came after it, 3 clock reads past the deadline were not confirmed") in text

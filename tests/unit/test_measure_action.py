@@ -316,6 +316,30 @@ def test_boot_points_whose_instances_never_answer_stop_at_the_cap(tmp_path: Path
     assert [r["value"] for r in samples if r["quantity"] == "instance_ms"] == [400.0, None] * 6
 
 
+def test_each_batch_probe_is_journaled_with_its_point(tmp_path: Path) -> None:
+    probes = [{"ended": "deadline", "elapsed_s": 16.2, "clock_glitches": 0},
+              {"ended": "all answered", "elapsed_s": 14.0, "clock_glitches": 1}]
+    outcomes = iter([{**boot_outcome(None, [None, None]), "probe": probes[0]},
+                     {**boot_outcome(1000.0, [900.0, 1000.0]), "probe": probes[1]},
+                     boot_outcome(1000.0, [900.0, 1000.0])])  # a module without a probe adds no line
+    script = Script(outcomes, tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path, {"min_samples": 3, "max_samples": 3}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    batches = lines(tmp_path / "batches.jsonl")
+    assert [(b["batch"], b["probe"]) for b in batches] == [(0, probes[0]), (1, probes[1])]
+    assert {(b["platform"], b["metric"], b["x"], b["x_unit"], b["host"]) for b in batches} == {
+        ("docker", "boot", 2, "instances", "host-a")}
+
+
+def test_without_probes_there_is_no_batches_journal(tmp_path: Path) -> None:
+    outcomes = iter([boot_outcome(1000.0, [900.0, 1000.0])])
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path, {"min_samples": 1, "max_samples": 1}))
+    plugin._execute_module = Script(outcomes, tmp_path, lambda outcome: 3)  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    assert not (tmp_path / "batches.jsonl").exists()
+
+
 def test_memory_point(tmp_path: Path) -> None:
     used = [70.0, 71.0, 72.0]
     outcomes = iter({"changed": False, "count": 1, "label": LABEL, "server_used_mb": u,

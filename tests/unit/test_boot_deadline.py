@@ -1,0 +1,81 @@
+"""The boot prober's deadline (boot_prober.Deadline): one bad clock read must not end a probe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from ansible.module_utils.vnflab.boot_prober import MAX_GLITCHES_KEPT, BootProbeResult, Deadline
+
+
+class ScriptedClock:
+    """Returns the given readings in order; every pause is recorded."""
+
+    def __init__(self, readings: Iterable[float]) -> None:
+        self.readings = iter(readings)
+        self.pauses: list[float] = []
+
+    def __call__(self) -> float:
+        return next(self.readings)
+
+    def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+
+
+def test_before_the_end_it_has_not_expired_and_reads_once() -> None:
+    clock = ScriptedClock([100.0, 150.0])
+    deadline = Deadline(300.0, clock, clock.pause)
+    assert not deadline.expired()
+    assert clock.pauses == [] and deadline.glitch_count == 0
+
+
+def test_a_confirmed_read_past_the_end_expires() -> None:
+    clock = ScriptedClock([100.0, 400.5, 400.6])
+    deadline = Deadline(300.0, clock, clock.pause)
+    assert deadline.expired()
+    assert len(clock.pauses) == 1 and deadline.glitches == []
+
+
+def test_one_bad_read_past_the_end_is_a_glitch_not_the_end() -> None:
+    # A read 1000 s ahead that the next read contradicts (16 s after the start, as seen on a nested dom0).
+    clock = ScriptedClock([100.0, 1100.0, 116.0, 117.0])
+    deadline = Deadline(300.0, clock, clock.pause)
+    assert not deadline.expired()
+    assert deadline.glitch_count == 1
+    assert [g.as_dict() for g in deadline.glitches] == [{"read_s": 1000.0, "confirmed_s": 16.0}]
+    assert not deadline.expired()  # the next ordinary read goes on as before
+
+
+def test_a_read_the_caller_already_made_is_used_first() -> None:
+    clock = ScriptedClock([0.0, 10.0])
+    deadline = Deadline(5.0, clock, clock.pause)
+    assert deadline.expired(now=6.0)  # confirmed by the clock's 10.0
+    clock = ScriptedClock([0.0])
+    assert not Deadline(5.0, clock, clock.pause).expired(now=4.0)  # no read needed
+
+
+def test_every_glitch_is_counted_but_only_the_first_ones_kept() -> None:
+    glitches = MAX_GLITCHES_KEPT + 5
+    clock = ScriptedClock([0.0] + [reading for i in range(glitches) for reading in (99.0, i * 0.5)])
+    deadline = Deadline(10.0, clock, clock.pause)
+    assert not any(deadline.expired() for _ in range(glitches))
+    assert deadline.glitch_count == glitches
+    assert len(deadline.glitches) == MAX_GLITCHES_KEPT
+    assert deadline.glitches[0].confirmed_s == 0.0
+
+
+@pytest.mark.parametrize("seconds", [0.5, 300.0])
+def test_elapsed_is_from_the_start(seconds: float) -> None:
+    clock = ScriptedClock([50.0, 50.0 + seconds])
+    assert Deadline(1000.0, clock, clock.pause).elapsed() == pytest.approx(seconds)
+
+
+def test_diagnostics_say_how_the_probe_ended() -> None:
+    result = BootProbeResult(first_reply_ns={"198.18.1.2": None}, poll_interval_s=0.001,
+                             requested_poll_interval_s=0.001, max_pps=1000, started_ns=1, deadline_ns=2,
+                             rx_source="kernel-software", ended="deadline", elapsed_s=300.0, late_replies=1,
+                             clock_glitches=2, clock_glitch_reads=[{"read_s": 900.0, "confirmed_s": 12.0}])
+    diagnostics = result.diagnostics()
+    assert "first_reply_ns" not in diagnostics
+    assert (diagnostics["ended"], diagnostics["late_replies"], diagnostics["clock_glitches"]) == ("deadline", 1, 2)
+    assert result.as_dict()["first_reply_ns"] == {"198.18.1.2": None}

@@ -1,4 +1,4 @@
-"""The boot prober's deadline (boot_prober.Deadline): one bad clock read must not end a probe."""
+"""The boot prober's deadline (boot_prober.Deadline): one bad clock read must not end or stall a probe."""
 
 from __future__ import annotations
 
@@ -22,43 +22,52 @@ class ScriptedClock:
         self.pauses.append(seconds)
 
 
-def test_before_the_end_it_has_not_expired_and_reads_once() -> None:
-    clock = ScriptedClock([100.0, 150.0])
+def test_ordinary_reads_are_trusted_without_a_second_read() -> None:
+    clock = ScriptedClock([100.0, 100.4, 101.0, 101.9])
     deadline = Deadline(300.0, clock, clock.pause)
-    assert not deadline.expired()
+    assert [deadline.now() for _ in range(3)] == [100.4, 101.0, 101.9]
     assert clock.pauses == [] and deadline.glitch_count == 0
 
 
 def test_a_confirmed_read_past_the_end_expires() -> None:
     clock = ScriptedClock([100.0, 400.5, 400.6])
     deadline = Deadline(300.0, clock, clock.pause)
-    assert deadline.expired()
+    now = deadline.now()
+    assert now == 400.5 and deadline.expired(now)
     assert len(clock.pauses) == 1 and deadline.glitches == []
+
+
+def test_a_real_leap_is_confirmed_and_kept() -> None:
+    # the prober was not scheduled for 30 s: the next read agrees, so the leap is real
+    clock = ScriptedClock([100.0, 130.0, 130.001])
+    deadline = Deadline(300.0, clock, clock.pause)
+    assert deadline.now() == 130.0
+    assert deadline.glitch_count == 0
 
 
 def test_one_bad_read_past_the_end_is_a_glitch_not_the_end() -> None:
     # A read 1000 s ahead that the next read contradicts (16 s after the start, as seen on a nested dom0).
     clock = ScriptedClock([100.0, 1100.0, 116.0, 117.0])
     deadline = Deadline(300.0, clock, clock.pause)
-    assert not deadline.expired()
+    now = deadline.now()
+    assert now == 116.0 and not deadline.expired(now)
     assert deadline.glitch_count == 1
     assert [g.as_dict() for g in deadline.glitches] == [{"read_s": 1000.0, "confirmed_s": 16.0}]
-    assert not deadline.expired()  # the next ordinary read goes on as before
+    assert deadline.now() == 117.0  # the next ordinary read goes on as before
 
 
-def test_a_read_the_caller_already_made_is_used_first() -> None:
-    clock = ScriptedClock([0.0, 10.0])
-    deadline = Deadline(5.0, clock, clock.pause)
-    assert deadline.expired(now=6.0)  # confirmed by the clock's 10.0
-    clock = ScriptedClock([0.0])
-    assert not Deadline(5.0, clock, clock.pause).expired(now=4.0)  # no read needed
+def test_a_bad_read_short_of_the_end_cannot_push_the_next_request_away() -> None:
+    clock = ScriptedClock([100.0, 250.0, 100.5])
+    deadline = Deadline(300.0, clock, clock.pause)
+    assert deadline.now() == 100.5
+    assert deadline.glitch_count == 1
 
 
 def test_every_glitch_is_counted_but_only_the_first_ones_kept() -> None:
     glitches = MAX_GLITCHES_KEPT + 5
     clock = ScriptedClock([0.0] + [reading for i in range(glitches) for reading in (99.0, i * 0.5)])
     deadline = Deadline(10.0, clock, clock.pause)
-    assert not any(deadline.expired() for _ in range(glitches))
+    assert not any(deadline.expired(deadline.now()) for _ in range(glitches))
     assert deadline.glitch_count == glitches
     assert len(deadline.glitches) == MAX_GLITCHES_KEPT
     assert deadline.glitches[0].confirmed_s == 0.0
@@ -66,7 +75,7 @@ def test_every_glitch_is_counted_but_only_the_first_ones_kept() -> None:
 
 @pytest.mark.parametrize("seconds", [0.5, 300.0])
 def test_elapsed_is_from_the_start(seconds: float) -> None:
-    clock = ScriptedClock([50.0, 50.0 + seconds])
+    clock = ScriptedClock([50.0, 50.0 + seconds, 50.0 + seconds])
     assert Deadline(1000.0, clock, clock.pause).elapsed() == pytest.approx(seconds)
 
 

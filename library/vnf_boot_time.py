@@ -152,7 +152,7 @@ stop_errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError, failed_instances
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
     MAX_PPS,
@@ -185,7 +185,8 @@ def run(module: AnsibleModule) -> dict:
     try:
         probe = wait_first_replies(
             [inst.address for inst in instances], deadline_s=params["timeout_s"],
-            poll_interval_s=params["poll_interval_ms"] / 1000.0, max_pps=params["max_pps"])
+            poll_interval_s=params["poll_interval_ms"] / 1000.0, max_pps=params["max_pps"],
+            give_up=failed_instances(driver, instances))
         driver.wait_started(pool)
     finally:
         pool.shutdown(wait=True)

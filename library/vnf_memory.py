@@ -141,7 +141,13 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError, server_available_mb
+from ansible.module_utils.vnflab.driver import (
+    DriverError,
+    PlatformDriver,
+    StartError,
+    failed_instances,
+    server_available_mb,
+)
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
     check_count,
@@ -174,7 +180,7 @@ def run(module: AnsibleModule) -> dict:
     try:
         probe = wait_first_replies(
             [inst.address for inst in instances], deadline_s=params["timeout_s"],
-            poll_interval_s=0.01, max_pps=5000)
+            poll_interval_s=0.01, max_pps=5000, give_up=failed_instances(driver, instances))
         driver.wait_started(pool)
         start_error = StartError.of(instances)
         if start_error is not None:

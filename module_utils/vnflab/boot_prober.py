@@ -20,7 +20,7 @@ import math
 import random
 import select
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -37,6 +37,9 @@ BOOT_PAYLOAD_BYTES = 56  # like ping's default
 _RECV_BUFSIZE = 65536
 CONFIRM_PAUSE_S = 0.001  # between a clock read that leaps ahead and the read that confirms it
 MAX_GLITCHES_KEPT = 10
+GIVE_UP_EVERY_S = 5.0
+
+GiveUp = Callable[[list[str]], Mapping[str, str]]
 
 
 @dataclass
@@ -107,11 +110,12 @@ class BootProbeResult:
     rx_source: str
     requests_sent: int = 0
     send_errors: dict[str, int] = field(default_factory=dict)  # errno name -> count
-    ended: str = ""  # "all answered" or "deadline"
+    ended: str = ""  # "all answered", "gave up" (on some, the others answered) or "deadline" (some pending)
     elapsed_s: float = 0.0  # monotonic seconds from the first request to the end of polling
     late_replies: int = 0  # first replies whose RX timestamp was past deadline_ns (not counted)
     clock_glitches: int = 0  # monotonic reads that leapt ahead and that the next read contradicted
     clock_glitch_reads: list[dict[str, float]] = field(default_factory=list)  # the first few of them
+    given_up: dict[str, str] = field(default_factory=dict)  # address -> why it was no longer waited for
 
     def diagnostics(self) -> dict[str, object]:
         """How the probe ran and ended: what a lost instance needs to be understood."""
@@ -125,6 +129,7 @@ class BootProbeResult:
             "late_replies": self.late_replies,
             "clock_glitches": self.clock_glitches,
             "clock_glitch_reads": list(self.clock_glitch_reads),
+            "given_up": dict(self.given_up),
             "rx_source": self.rx_source,
             "poll_interval_s": self.poll_interval_s,
         }
@@ -166,9 +171,17 @@ def wait_first_replies(
     poll_interval_s: float = 0.01,
     max_pps: int = 1000,
     bind_address: str | None = None,
+    give_up: GiveUp | None = None,
+    give_up_every_s: float = GIVE_UP_EVERY_S,
 ) -> BootProbeResult:
-    """Poll addresses until each answered once or deadline_s (seconds from now) passed."""
+    """Poll addresses until each answered once or deadline_s (seconds from now) passed.
+
+    ``give_up``, if given, is asked every ``give_up_every_s`` seconds with the addresses still pending
+    and returns those not worth waiting for (an instance that failed to start or crashed) with the
+    reason; they are dropped from polling and listed in ``given_up``.
+    """
     unique = _validate(addresses, deadline_s, poll_interval_s, max_pps)
+    check_number("give_up_every_s", give_up_every_s, 0.0, allow_equal=False)
     first: dict[str, int | None] = {address: None for address in unique}
     started_ns = realtime_ns()
     deadline_ns = started_ns + int(deadline_s * 1e9)
@@ -192,6 +205,7 @@ def wait_first_replies(
         pending: collections.deque[str] = collections.deque(unique)
         deadline = Deadline(deadline_s)
         next_send = deadline.start
+        next_give_up = deadline.start + give_up_every_s
 
         def receive() -> None:
             while True:
@@ -216,6 +230,14 @@ def wait_first_replies(
             now = deadline.now()
             if deadline.expired(now):
                 break
+            if give_up is not None and now >= next_give_up:
+                next_give_up = now + give_up_every_s
+                receive()  # replies already queued count first
+                for address, reason in give_up(list(pending)).items():
+                    if address in pending:
+                        pending.remove(address)
+                        result.given_up[address] = reason
+                continue
             while pending and now >= next_send:
                 address = pending[0]
                 pending.rotate(-1)
@@ -238,7 +260,7 @@ def wait_first_replies(
             if poller.poll(max(0, math.ceil(wait_s * 1000))):
                 receive()
         receive()  # replies already queued when the deadline passed (timestamps are checked)
-        result.ended = "deadline" if pending else "all answered"
+        result.ended = "deadline" if pending else ("gave up" if result.given_up else "all answered")
         result.elapsed_s = deadline.elapsed()
         result.clock_glitches = deadline.glitch_count
         result.clock_glitch_reads = [glitch.as_dict() for glitch in deadline.glitches]

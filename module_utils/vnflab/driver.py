@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ansible.module_utils.vnflab import meminfo
 
 REQUIRED_KEYS = ("name", "label", "instance_prefix", "network", "start", "stop")
-COMMAND_KEYS = ("start", "stop", "pid", "memory_kib")
+COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health")
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -187,6 +187,23 @@ class PlatformDriver:
         return [f"{inst.name}: {(done.stderr or done.stdout or f'exit {done.returncode}').strip()}"
                 for inst, done in results if done.returncode != 0]
 
+    def failure(self, instance: Instance) -> str | None:
+        """Why a started instance can no longer answer (its start failed, or it crashed), or None.
+
+        A failed start command is a failure at once. Once the start command has returned, the optional
+        ``health`` command is asked: exit 0 = alive (perhaps still booting), non-zero = dead, its output
+        saying why (a kernel panic, a container that exited). Instances whose start command has not
+        returned yet are never judged.
+        """
+        if instance.start_error:
+            return instance.start_error
+        if not instance.started_ns or "health" not in self.spec:
+            return None
+        done = self._command("health", instance)
+        if done.returncode == 0:
+            return None
+        return (done.stderr or done.stdout or f"health check exit {done.returncode}").strip()
+
     def main_pid(self, instance: Instance) -> int | None:
         if "pid" not in self.spec:
             return None
@@ -217,6 +234,31 @@ class PlatformDriver:
             if done.returncode == 0 and text.replace(".", "", 1).isdigit():
                 result.hypervisor_mb = float(text) / meminfo.KIB_PER_MB
         return result
+
+
+def failed_instances(driver: PlatformDriver, instances: Sequence[Instance]) -> Callable[[list[str]], dict[str, str]]:
+    """The boot prober's ``give_up``: of the pending addresses, those whose instance failed to start or died.
+
+    An instance that died after its start command succeeded gets ``start_error`` set ("died while
+    booting: ..."), so ``StartError.of`` reports the batch as a failed start, to be journaled and retried.
+    """
+    by_address = {inst.address: inst for inst in instances}
+
+    def give_up(pending: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for address in pending:
+            instance = by_address.get(address)
+            if instance is None:
+                continue
+            reason = driver.failure(instance)
+            if reason is None:
+                continue
+            if not instance.start_error:
+                instance.start_error = f"died while booting: {reason}"
+            found[address] = instance.start_error
+        return found
+
+    return give_up
 
 
 def server_available_mb(spec: Mapping[str, Any], runner: Runner = subprocess.run) -> float:

@@ -4,7 +4,8 @@
 Usage: probe_runner.py '<json job>'
   {"call": "measure", "mode": "icmp"|"udp", "udp_port": 7007, "targets": {...}, "payload_bytes": N,
    "samples": N, "warmup": N, "interval_s": S, "timeout_s": S}
-  {"call": "boot", "addresses": [...], "deadline_s": S, "poll_interval_s": S, "max_pps": N}
+  {"call": "boot", "addresses": [...], "deadline_s": S, "poll_interval_s": S, "max_pps": N,
+   "give_up": {address: reason}, "give_up_every_s": S}     (give_up: those addresses are dead)
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ def main() -> int:
             )
         print(json.dumps(result.as_dict()))
     elif job["call"] == "boot":
-        boot = wait_first_replies(job["addresses"], job["deadline_s"], job["poll_interval_s"], job["max_pps"])
+        dead: dict[str, str] = job.get("give_up") or {}
+        boot = wait_first_replies(
+            job["addresses"], job["deadline_s"], job["poll_interval_s"], job["max_pps"],
+            give_up=(lambda pending: {a: dead[a] for a in pending if a in dead}) if dead else None,
+            give_up_every_s=job.get("give_up_every_s", 5.0))
         print(json.dumps(boot.as_dict()))
     else:
         raise SystemExit(f"unknown call {job['call']!r}")

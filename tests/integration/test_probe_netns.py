@@ -243,7 +243,29 @@ def test_boot_prober_present_and_absent(lab: Lab) -> None:
     assert result["started_ns"] < first[ADDR_B] < result["started_ns"] + 200_000_000  # within 200 ms
     assert result["poll_interval_s"] == pytest.approx(0.01)
     assert result["rx_source"] == "kernel-software"
+    assert (result["ended"], result["clock_glitches"], result["given_up"]) == ("deadline", 0, {})
     assert 1.0 <= elapsed < 10.0
+
+
+@pytest.mark.timeout(60)
+def test_boot_prober_gives_up_on_a_dead_instance_long_before_the_deadline(lab: Lab) -> None:
+    started = time.monotonic()
+    job = {
+        "call": "boot",
+        "addresses": [ADDR_B, ADDR_ABSENT],
+        "deadline_s": 30.0,
+        "poll_interval_s": 0.01,
+        "max_pps": 1000,
+        "give_up": {ADDR_ABSENT: "crashed while booting"},
+        "give_up_every_s": 0.2,
+    }
+    result = run_probe(job)
+    elapsed = time.monotonic() - started
+    assert isinstance(result["first_reply_ns"][ADDR_B], int)
+    assert result["first_reply_ns"][ADDR_ABSENT] is None
+    assert result["given_up"] == {ADDR_ABSENT: "crashed while booting"}
+    assert result["ended"] == "gave up"
+    assert elapsed < 10.0
 
 
 @pytest.mark.timeout(60)

@@ -112,7 +112,8 @@ echo "xl $*" >>{log}
 case "$1" in
   domid) [ -f {tmp_path}/created ] && echo 7 || exit 1 ;;
   create) cp "$3" {tmp_path}/domain.cfg; touch {tmp_path}/created ;;
-  list) printf 'Name ID Mem VCPUs State Time(s)\\nDomain-0 0 768 2 r----- 10.0\\nvnflab-xen-0 7 128 1 -b---- 0.5\\n' ;;
+  list) state=$(cat {tmp_path}/state 2>/dev/null || echo -b----)
+        printf 'Name ID Mem VCPUs State Time(s)\\nDomain-0 0 768 2 r----- 10.0\\nvnflab-xen-0 7 128 1 %s 0.5\\n' "$state" ;;
   info) printf 'total_memory           : 3071\\nfree_memory            : 2270\\n' ;;
   destroy) rm -f {tmp_path}/created ;;
 esac
@@ -124,7 +125,7 @@ esac
 
 
 def domu(fake: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PATH=f"{fake / 'bin'}:{os.environ['PATH']}")
+    env = dict(os.environ, PATH=f"{fake / 'bin'}:{os.environ['PATH']}", VNFLAB_XEN_CONSOLE_DIR=str(fake / "console"))
     return subprocess.run(["bash", str(DOMU), *args], capture_output=True, text=True, env=env, check=False, timeout=30)
 
 
@@ -153,6 +154,29 @@ def test_domu_start_writes_the_xl_config_and_loads_click_through_xenstore(fake_x
     assert len(writes) == 2, "the configuration goes in chunks of at most 512 bytes"
     assert calls[-1] == "xenstore-write /local/domain/7/data/clickos/0/status Running"
     assert "198.19.24.2" in (fake_xl / "state" / "vnflab-xen-0.click").read_text()
+
+
+@pytest.mark.parametrize(("state", "why"), [("----c-", "crashed"), ("---s--", "shut down"), ("-----d", "dying")])
+def test_domu_health_says_why_a_domain_is_dead(fake_xl: Path, state: str, why: str) -> None:
+    (fake_xl / "created").touch()
+    (fake_xl / "state").write_text(state)
+    (fake_xl / "console").mkdir()
+    (fake_xl / "console" / "guest-vnflab-xen-0.log").write_text(
+        "vnflab: network up\n[    6.908695] Kernel panic - not syncing: kmem_cache_create_usercopy: Failed\n"
+        "[    6.908695] CPU: 0 PID: 1 Comm: swapper/0\n")
+    done = domu(fake_xl, "health", "vnflab-xen-0")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"domain vnflab-xen-0 {why} (xl list state {state}): "
+                                   "Kernel panic - not syncing: kmem_cache_create_usercopy: Failed")
+
+
+def test_domu_health_of_a_live_or_missing_domain(fake_xl: Path) -> None:
+    done = domu(fake_xl, "health", "vnflab-xen-3")  # not in xl list
+    assert (done.returncode, done.stderr.strip()) == (1, "domain vnflab-xen-3 is gone")
+    for state in ("-b----", "r-----"):
+        (fake_xl / "state").write_text(state)
+        done = domu(fake_xl, "health", "vnflab-xen-0")
+        assert (done.returncode, done.stderr) == (0, "")
 
 
 def test_domu_memory_and_stop(fake_xl: Path) -> None:

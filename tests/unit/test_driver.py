@@ -330,6 +330,58 @@ def test_main_pid_without_pid_command() -> None:
     assert runner.calls == []
 
 
+HEALTH = ["xen-health", "${name}"]
+
+
+def started(driver: drv.PlatformDriver, count: int = 1) -> list[drv.Instance]:
+    instances = driver.instances(count)
+    for instance in instances:
+        instance.start_ns, instance.started_ns = 1, 2
+    return instances
+
+
+@pytest.mark.parametrize(("rc", "stderr", "expected"), [
+    (0, "", None),
+    (1, "domain vnflab-docker-0 crashed (state ----c-)\n", "domain vnflab-docker-0 crashed (state ----c-)"),
+    (3, "", "health check exit 3"),
+])
+def test_failure_asks_the_health_command(rc: int, stderr: str, expected: str | None) -> None:
+    runner = FakeRunner(lambda argv: subprocess.CompletedProcess(argv, rc, "", stderr))
+    driver = drv.PlatformDriver(make_spec(health=HEALTH), runner=runner)
+    assert driver.failure(started(driver)[0]) == expected
+    assert runner.argvs() == [["xen-health", "vnflab-docker-0"]]
+
+
+def test_failure_of_an_instance_still_starting_is_not_judged() -> None:
+    runner = FakeRunner(lambda argv: subprocess.CompletedProcess(argv, 1, "", "no such domain"))
+    driver = drv.PlatformDriver(make_spec(health=HEALTH), runner=runner)
+    assert driver.failure(driver.instances(1)[0]) is None  # start command not returned yet
+    assert runner.calls == []
+
+
+def test_failure_without_health_command_is_only_a_failed_start() -> None:
+    runner = FakeRunner()
+    driver = drv.PlatformDriver(make_spec(), runner=runner)
+    instance = started(driver)[0]
+    assert driver.failure(instance) is None
+    instance.start_error = "docker: Error response from daemon"
+    assert driver.failure(instance) == "docker: Error response from daemon"
+    assert runner.calls == []
+
+
+def test_failed_instances_marks_the_dead_as_failed_starts() -> None:
+    dead = {"vnflab-docker-1": "crashed"}
+    runner = FakeRunner(lambda argv: subprocess.CompletedProcess(argv, 1 if argv[1] in dead else 0, "",
+                                                                 dead.get(argv[1], "")))
+    driver = drv.PlatformDriver(make_spec(health=HEALTH), runner=runner)
+    instances = started(driver, 3)
+    give_up = drv.failed_instances(driver, instances)
+    assert give_up(["198.19.8.3", "198.19.8.4", "198.18.99.9"]) == {"198.19.8.3": "died while booting: crashed"}
+    assert [inst.start_error for inst in instances] == ["", "died while booting: crashed", ""]
+    error = drv.StartError.of(instances)
+    assert error is not None and "vnflab-docker-1: died while booting: crashed" in str(error)
+
+
 MAIN_PID = 4242
 CHILD_PID = 4243
 

@@ -117,6 +117,7 @@ class FakeRunner:
 
     start_fails: dict[str, str] = field(default_factory=dict)
     stop_fails: dict[str, str] = field(default_factory=dict)
+    dead: dict[str, str] = field(default_factory=dict)  # instance -> what its health check says
     calls: list[list[str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -127,6 +128,8 @@ class FakeRunner:
             return subprocess.CompletedProcess(argv, 125, "", self.start_fails[argv[3]] + "\n")
         if argv[:2] == ["docker", "rm"] and argv[3] in self.stop_fails:
             return subprocess.CompletedProcess(argv, 1, "", self.stop_fails[argv[3]] + "\n")
+        if argv[:2] == ["vnflab-health", "check"] and argv[2] in self.dead:
+            return subprocess.CompletedProcess(argv, 1, "", self.dead[argv[2]] + "\n")
         return subprocess.CompletedProcess(argv, 0, "", "")
 
     def started(self) -> list[str]:
@@ -178,10 +181,14 @@ def never_probe(*args: Any, **kwargs: Any) -> BootProbeResult:
 
 def reply_after(offsets_ms: list[float | None], instances: Callable[[], list[drv.Instance]],
                 calls: list[dict[str, Any]]) -> Callable[..., BootProbeResult]:
-    """A wait_first_replies stand-in: instance i answers offsets_ms[i] after its start (None: never)."""
+    """A wait_first_replies stand-in: instance i answers offsets_ms[i] after its start (None: never).
+
+    Like the real prober, it asks ``give_up`` (once) about the addresses that never answer.
+    """
 
     def probe(addresses: list[str], deadline_s: float, poll_interval_s: float = 0.01, max_pps: int = 1000,
-              bind_address: str | None = None) -> BootProbeResult:
+              bind_address: str | None = None, give_up: Callable[[list[str]], Any] | None = None,
+              give_up_every_s: float = 5.0) -> BootProbeResult:
         calls.append({"addresses": list(addresses), "deadline_s": deadline_s, "poll_interval_s": poll_interval_s,
                       "max_pps": max_pps})
         by_address = {inst.address: inst for inst in instances()}
@@ -190,9 +197,11 @@ def reply_after(offsets_ms: list[float | None], instances: Callable[[], list[drv
             start_ns = by_address[address].start_ns
             assert start_ns > 0, "the prober ran before the start command was issued"
             first[address] = None if offset is None else start_ns + int(offset * 1_000_000)
+        silent = [address for address, reply in first.items() if reply is None]
+        given_up = dict(give_up(silent)) if give_up is not None and silent else {}
         return BootProbeResult(first_reply_ns=first, poll_interval_s=max(poll_interval_s, len(addresses) / max_pps),
                                requested_poll_interval_s=poll_interval_s, max_pps=max_pps, started_ns=1,
-                               deadline_ns=2, rx_source="kernel-software")
+                               deadline_ns=2, rx_source="kernel-software", given_up=given_up)
 
     return probe
 
@@ -407,6 +416,40 @@ def test_boot_time_instances_are_stopped_when_the_prober_raises(error: Exception
             boot_mod.main()
     assert runner.started() == [f"vnflab-docker-{i}" for i in range(5)]
     assert runner.stopped() == runner.started()
+
+
+HEALTH = ["vnflab-health", "check", "${name}"]
+
+
+def test_boot_time_an_instance_that_died_booting_is_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    panic = "domain vnflab-docker-1 crashed (xl list state ----c-): Kernel panic - not syncing: Failed to create slab"
+    runner = FakeRunner(dead={"vnflab-docker-1": panic})
+    fake = install_platform(monkeypatch, boot_mod, runner)
+    monkeypatch.setattr(boot_mod, "wait_first_replies", reply_after([5.0, None, 7.0], lambda: fake.instances, []))
+    result = fail_module(boot_mod, {"driver": driver_spec(health=HEALTH), "count": 3})
+    assert result["start_failed"] is True
+    assert result["msg"] == f"driver: 1 of 3 instances failed to start: vnflab-docker-1: died while booting: {panic}"
+    assert ["vnflab-health", "check", "vnflab-docker-1"] in runner.calls
+    assert runner.stopped() == ["vnflab-docker-0", "vnflab-docker-1", "vnflab-docker-2"]
+
+
+def test_boot_time_a_silent_instance_that_is_alive_is_lost_not_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner()
+    fake = install_platform(monkeypatch, boot_mod, runner)
+    monkeypatch.setattr(boot_mod, "wait_first_replies", reply_after([5.0, None], lambda: fake.instances, []))
+    result = run_module(boot_mod, {"driver": driver_spec(health=HEALTH), "count": 2})
+    assert result["boot_ms"][1] is None
+    assert result["probe"]["given_up"] == {}
+
+
+def test_memory_an_instance_that_died_booting_is_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(dead={"vnflab-docker-0": "container exited (137)"})
+    fake = install_platform(monkeypatch, memory_mod, runner, memory=lambda inst: drv.InstanceMemory(name=inst.name))
+    monkeypatch.setattr(memory_mod, "wait_first_replies", reply_after([None], lambda: fake.instances, []))
+    monkeypatch.setattr(memory_mod, "settled_available_mb", lambda spec, reads: 1000.0)
+    result = fail_module(memory_mod, {"driver": driver_spec(health=HEALTH), "count": 1, "settle_s": 0})
+    assert result["start_failed"] is True
+    assert result["msg"].endswith("vnflab-docker-0: died while booting: container exited (137)")
 
 
 def test_boot_time_failed_start_fails_and_still_stops_everything(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,7 +113,8 @@ case "$1" in
   domid) [ -f {tmp_path}/created ] && echo 7 || exit 1 ;;
   create) cp "$3" {tmp_path}/domain.cfg; touch {tmp_path}/created ;;
   list) state=$(cat {tmp_path}/state 2>/dev/null || echo -b----)
-        printf 'Name ID Mem VCPUs State Time(s)\\nDomain-0 0 768 2 r----- 10.0\\nvnflab-xen-0 7 128 1 %s 0.5\\n' "$state" ;;
+        printf 'Name ID Mem VCPUs State Time(s)\\nDomain-0 0 768 2 r----- 10.0\\n'
+        printf 'vnflab-xen-0 7 128 1 %s 0.5\\n' "$state" ;;
   info) printf 'total_memory           : 3071\\nfree_memory            : 2270\\n' ;;
   destroy) rm -f {tmp_path}/created ;;
 esac

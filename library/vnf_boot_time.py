@@ -152,7 +152,7 @@ stop_errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError, failed_instances
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError, failed_instances, mark_given_up
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
     MAX_PPS,
@@ -188,6 +188,7 @@ def run(module: AnsibleModule) -> dict:
             poll_interval_s=params["poll_interval_ms"] / 1000.0, max_pps=params["max_pps"],
             give_up=failed_instances(driver, instances))
         driver.wait_started(pool)
+        mark_given_up(instances, probe.given_up)
     finally:
         pool.shutdown(wait=True)
         stop_errors = driver.stop(instances)

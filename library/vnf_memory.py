@@ -146,6 +146,7 @@ from ansible.module_utils.vnflab.driver import (
     PlatformDriver,
     StartError,
     failed_instances,
+    mark_given_up,
     server_available_mb,
 )
 from ansible.module_utils.vnflab.moduledoc import (
@@ -182,6 +183,7 @@ def run(module: AnsibleModule) -> dict:
             [inst.address for inst in instances], deadline_s=params["timeout_s"],
             poll_interval_s=0.01, max_pps=5000, give_up=failed_instances(driver, instances))
         driver.wait_started(pool)
+        mark_given_up(instances, probe.given_up)
         start_error = StartError.of(instances)
         if start_error is not None:
             raise start_error

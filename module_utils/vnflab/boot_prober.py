@@ -21,6 +21,7 @@ import random
 import select
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -178,7 +179,8 @@ def wait_first_replies(
 
     ``give_up``, if given, is asked every ``give_up_every_s`` seconds with the addresses still pending
     and returns those not worth waiting for (an instance that failed to start or crashed) with the
-    reason; they are dropped from polling and listed in ``given_up``.
+    reason; they are dropped from polling and listed in ``given_up``. It runs in a helper thread, so
+    requests keep going out while it works (a slow health check must not delay a first reply).
     """
     unique = _validate(addresses, deadline_s, poll_interval_s, max_pps)
     check_number("give_up_every_s", give_up_every_s, 0.0, allow_equal=False)
@@ -195,6 +197,7 @@ def wait_first_replies(
         rx_source="",
     )
     sock = open_icmp_socket(bind_address)
+    checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnflab-give-up") if give_up else None
     try:
         sources = enable_timestamps(sock, tx=False)
         result.rx_source = sources.rx
@@ -206,6 +209,13 @@ def wait_first_replies(
         deadline = Deadline(deadline_s)
         next_send = deadline.start
         next_give_up = deadline.start + give_up_every_s
+        check: Future[Mapping[str, str]] | None = None
+
+        def apply(found: Mapping[str, str]) -> None:
+            for address, reason in found.items():
+                if address in pending:
+                    pending.remove(address)
+                    result.given_up[address] = reason
 
         def receive() -> None:
             while True:
@@ -230,14 +240,14 @@ def wait_first_replies(
             now = deadline.now()
             if deadline.expired(now):
                 break
-            if give_up is not None and now >= next_give_up:
-                next_give_up = now + give_up_every_s
+            if check is not None and check.done():
                 receive()  # replies already queued count first
-                for address, reason in give_up(list(pending)).items():
-                    if address in pending:
-                        pending.remove(address)
-                        result.given_up[address] = reason
+                apply(check.result())
+                check = None
+                next_give_up = now + give_up_every_s
                 continue
+            if checker is not None and give_up is not None and check is None and now >= next_give_up:
+                check = checker.submit(give_up, list(pending))
             while pending and now >= next_send:
                 address = pending[0]
                 pending.rotate(-1)
@@ -260,12 +270,16 @@ def wait_first_replies(
             if poller.poll(max(0, math.ceil(wait_s * 1000))):
                 receive()
         receive()  # replies already queued when the deadline passed (timestamps are checked)
+        if check is not None and pending:
+            apply(check.result())  # a check under way still names the dead among the unanswered
         result.ended = "deadline" if pending else ("gave up" if result.given_up else "all answered")
         result.elapsed_s = deadline.elapsed()
         result.clock_glitches = deadline.glitch_count
         result.clock_glitch_reads = [glitch.as_dict() for glitch in deadline.glitches]
     finally:
         sock.close()
+        if checker is not None:
+            checker.shutdown(wait=True)
     return result
 
 

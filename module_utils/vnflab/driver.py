@@ -237,28 +237,28 @@ class PlatformDriver:
 
 
 def failed_instances(driver: PlatformDriver, instances: Sequence[Instance]) -> Callable[[list[str]], dict[str, str]]:
-    """The boot prober's ``give_up``: of the pending addresses, those whose instance failed to start or died.
-
-    An instance that died after its start command succeeded gets ``start_error`` set ("died while
-    booting: ..."), so ``StartError.of`` reports the batch as a failed start, to be journaled and retried.
-    """
+    """The boot prober's ``give_up``: of the pending addresses, those whose instance failed to start or died."""
     by_address = {inst.address: inst for inst in instances}
 
     def give_up(pending: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for address in pending:
             instance = by_address.get(address)
-            if instance is None:
-                continue
-            reason = driver.failure(instance)
-            if reason is None:
-                continue
-            if not instance.start_error:
-                instance.start_error = f"died while booting: {reason}"
-            found[address] = instance.start_error
+            reason = driver.failure(instance) if instance is not None else None
+            if reason is not None:
+                found[address] = reason
         return found
 
     return give_up
+
+
+def mark_given_up(instances: Sequence[Instance], given_up: Mapping[str, str]) -> None:
+    """Make the instances the prober gave up on failed starts ("died while booting: ..." unless their start
+    command failed), so ``StartError.of`` reports the batch to be journaled and measured again."""
+    for instance in instances:
+        reason = given_up.get(instance.address)
+        if reason is not None and not instance.start_error:
+            instance.start_error = f"died while booting: {reason}"
 
 
 def server_available_mb(spec: Mapping[str, Any], runner: Runner = subprocess.run) -> float:

@@ -5,13 +5,15 @@ Usage: probe_runner.py '<json job>'
   {"call": "measure", "mode": "icmp"|"udp", "udp_port": 7007, "targets": {...}, "payload_bytes": N,
    "samples": N, "warmup": N, "interval_s": S, "timeout_s": S}
   {"call": "boot", "addresses": [...], "deadline_s": S, "poll_interval_s": S, "max_pps": N,
-   "give_up": {address: reason}, "give_up_every_s": S}     (give_up: those addresses are dead)
+   "give_up": {address: reason}, "give_up_every_s": S, "give_up_sleep_s": S}
+   (give_up: those addresses are dead; give_up_sleep_s: a health check that takes that long and finds none)
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,10 +40,15 @@ def main() -> int:
         print(json.dumps(result.as_dict()))
     elif job["call"] == "boot":
         dead: dict[str, str] = job.get("give_up") or {}
+        sleep_s: float = job.get("give_up_sleep_s", 0.0)
+
+        def give_up(pending: list[str]) -> dict[str, str]:
+            time.sleep(sleep_s)
+            return {a: dead[a] for a in pending if a in dead}
+
         boot = wait_first_replies(
             job["addresses"], job["deadline_s"], job["poll_interval_s"], job["max_pps"],
-            give_up=(lambda pending: {a: dead[a] for a in pending if a in dead}) if dead else None,
-            give_up_every_s=job.get("give_up_every_s", 5.0))
+            give_up=give_up if dead or sleep_s else None, give_up_every_s=job.get("give_up_every_s", 5.0))
         print(json.dumps(boot.as_dict()))
     else:
         raise SystemExit(f"unknown call {job['call']!r}")

@@ -269,13 +269,17 @@ def test_boot_prober_gives_up_on_a_dead_instance_long_before_the_deadline(lab: L
 
 
 @pytest.mark.timeout(60)
-def test_boot_prober_sees_an_address_that_appears_late(lab: Lab) -> None:
+@pytest.mark.parametrize("slow_check_s", [0.0, 1.5], ids=["no-health-check", "slow-health-check"])
+def test_boot_prober_sees_an_address_that_appears_late(lab: Lab, slow_check_s: float) -> None:
+    # A health check taking 1.5 s, run every 50 ms, must not hold back the requests (it runs beside them).
     job = {
         "call": "boot",
         "addresses": [ADDR_LATE],
         "deadline_s": 4.0,
         "poll_interval_s": 0.01,
         "max_pps": 1000,
+        "give_up_every_s": 0.05,
+        "give_up_sleep_s": slow_check_s,
     }
     log = lab.tmp / "boot-late.json"
     with log.open("w") as handle:

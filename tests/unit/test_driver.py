@@ -376,8 +376,12 @@ def test_failed_instances_marks_the_dead_as_failed_starts() -> None:
     driver = drv.PlatformDriver(make_spec(health=HEALTH), runner=runner)
     instances = started(driver, 3)
     give_up = drv.failed_instances(driver, instances)
-    assert give_up(["198.19.8.3", "198.19.8.4", "198.18.99.9"]) == {"198.19.8.3": "died while booting: crashed"}
-    assert [inst.start_error for inst in instances] == ["", "died while booting: crashed", ""]
+    given_up = give_up(["198.19.8.3", "198.19.8.4", "198.18.99.9"])
+    assert given_up == {"198.19.8.3": "crashed"}
+    assert [inst.start_error for inst in instances] == ["", "", ""]  # the prober decides; the module marks
+    instances[2].start_error = "xl create failed"
+    drv.mark_given_up(instances, {**given_up, "198.19.8.4": "xl create failed"})
+    assert [inst.start_error for inst in instances] == ["", "died while booting: crashed", "xl create failed"]
     error = drv.StartError.of(instances)
     assert error is not None and "vnflab-docker-1: died while booting: crashed" in str(error)
 

@@ -228,8 +228,8 @@ def wait_first_replies(
                 reply = parse_echo_reply(datagram.data)
                 if reply is None or reply.ident != ident or reply.source not in first:
                     continue
-                if first[reply.source] is not None:
-                    continue
+                if first[reply.source] is not None or reply.source in result.given_up:
+                    continue  # answered already, or given up (its batch is a failed start either way)
                 if datagram.rx_ns > deadline_ns:
                     result.late_replies += 1
                     continue

@@ -39,13 +39,14 @@ _RECV_BUFSIZE = 65536
 CONFIRM_PAUSE_S = 0.001  # between a clock read that leaps ahead and the read that confirms it
 MAX_GLITCHES_KEPT = 10
 GIVE_UP_EVERY_S = 5.0
+MAX_POLL_MS = 1000  # no wait for a reply is longer, whatever the clock arithmetic says
 
 GiveUp = Callable[[list[str]], Mapping[str, str]]
 
 
 @dataclass
 class ClockGlitch:
-    """A monotonic clock read that the next read contradicted (it was later): seconds from the start."""
+    """A bad monotonic clock read (seconds from the start) and the value used instead."""
 
     read_s: float
     confirmed_s: float
@@ -57,11 +58,13 @@ class ClockGlitch:
 class Deadline:
     """A deadline on a monotonic clock that one bad clock read can neither end nor stall.
 
-    ``now()`` confirms every read that leaps more than LEAP_S past the last trusted one, or past the
-    end, with a second read after a short pause: a monotonic clock cannot go back, so a confirming read
-    below the first one proves the first was bad. The confirming read is used instead, and the bad one
-    kept as a ``ClockGlitch`` (the first MAX_GLITCHES_KEPT of them; all are counted in ``glitch_count``).
-    Without this, a bad read would end the probe at once or push the next request far into the future.
+    The start is the median of three reads a pause apart. ``now()`` never goes back: a read below the
+    last trusted one is bad by definition (the last trusted one is used). A read that leaps more than
+    LEAP_S past the last trusted one, or past the end, is confirmed by a second read after a short
+    pause; a second read below the first proves the first was bad, and the second is used. Bad reads are
+    kept as ``ClockGlitch`` (the first MAX_GLITCHES_KEPT of them; all are counted in ``glitch_count``).
+    Without this, one bad read would end the probe at once, push the next request far into the future,
+    or (on a Xen dom0 nested in emulated hardware, seen) overflow the poll timeout.
     """
 
     LEAP_S = 1.0
@@ -70,24 +73,38 @@ class Deadline:
                  pause: Callable[[float], None] = time.sleep) -> None:
         self._clock = clock
         self._pause = pause
-        self.start = clock()
-        self.end = self.start + seconds
-        self._trusted = self.start
         self.glitches: list[ClockGlitch] = []
         self.glitch_count = 0
+        reads = []
+        for index in range(3):
+            if index:
+                pause(CONFIRM_PAUSE_S)
+            reads.append(clock())
+        self.start = sorted(reads)[1]
+        self.end = self.start + seconds
+        self._trusted = self.start
+        for read in reads:
+            if abs(read - self.start) > self.LEAP_S:
+                self._glitch(read, self.start)
+
+    def _glitch(self, read: float, used: float) -> None:
+        self.glitch_count += 1
+        if len(self.glitches) < MAX_GLITCHES_KEPT:
+            self.glitches.append(ClockGlitch(read - self.start, used - self.start))
 
     def now(self) -> float:
-        """A trusted read of the clock."""
+        """A trusted read of the clock (never below an earlier one)."""
         reading = self._clock()
+        if reading < self._trusted:
+            self._glitch(reading, self._trusted)
+            return self._trusted
         if reading - self._trusted > self.LEAP_S or reading >= self.end:
             self._pause(CONFIRM_PAUSE_S)
-            confirmed = self._clock()
+            confirmed = max(self._clock(), self._trusted)
             if confirmed < reading:
-                self.glitch_count += 1
-                if len(self.glitches) < MAX_GLITCHES_KEPT:
-                    self.glitches.append(ClockGlitch(reading - self.start, confirmed - self.start))
+                self._glitch(reading, confirmed)
                 reading = confirmed
-        self._trusted = max(self._trusted, reading)
+        self._trusted = reading
         return reading
 
     def expired(self, now: float) -> bool:
@@ -114,7 +131,7 @@ class BootProbeResult:
     ended: str = ""  # "all answered", "gave up" (on some, the others answered) or "deadline" (some pending)
     elapsed_s: float = 0.0  # monotonic seconds from the first request to the end of polling
     late_replies: int = 0  # first replies whose RX timestamp was past deadline_ns (not counted)
-    clock_glitches: int = 0  # monotonic reads that leapt ahead and that the next read contradicted
+    clock_glitches: int = 0  # monotonic reads found bad (back in time, or a leap the next read contradicted)
     clock_glitch_reads: list[dict[str, float]] = field(default_factory=list)  # the first few of them
     given_up: dict[str, str] = field(default_factory=dict)  # address -> why it was no longer waited for
 
@@ -185,7 +202,7 @@ def wait_first_replies(
     unique = _validate(addresses, deadline_s, poll_interval_s, max_pps)
     check_number("give_up_every_s", give_up_every_s, 0.0, allow_equal=False)
     first: dict[str, int | None] = {address: None for address in unique}
-    started_ns = realtime_ns()
+    started_ns = sorted(realtime_ns() for _ in range(3))[1]  # one bad clock read cannot move the median
     deadline_ns = started_ns + int(deadline_s * 1e9)
     result = BootProbeResult(
         first_reply_ns=first,
@@ -267,7 +284,7 @@ def wait_first_replies(
                 )
                 next_send = max(next_send + spacing, now - spacing)
             wait_s = min(next_send, deadline.end) - deadline.now()
-            if poller.poll(max(0, math.ceil(wait_s * 1000))):
+            if poller.poll(min(MAX_POLL_MS, max(0, math.ceil(wait_s * 1000)))):
                 receive()
         receive()  # replies already queued when the deadline passed (timestamps are checked)
         if check is not None and pending:

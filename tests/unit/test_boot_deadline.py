@@ -22,33 +22,47 @@ class ScriptedClock:
         self.pauses.append(seconds)
 
 
+def deadline_from(start: float, seconds: float, readings: list[float]) -> tuple[Deadline, ScriptedClock]:
+    """A Deadline whose three start reads are all ``start``, then the given readings."""
+    clock = ScriptedClock([start, start, start, *readings])
+    return Deadline(seconds, clock, clock.pause), clock
+
+
 def test_ordinary_reads_are_trusted_without_a_second_read() -> None:
-    clock = ScriptedClock([100.0, 100.4, 101.0, 101.9])
-    deadline = Deadline(300.0, clock, clock.pause)
+    deadline, clock = deadline_from(100.0, 300.0, [100.4, 101.0, 101.9])
     assert [deadline.now() for _ in range(3)] == [100.4, 101.0, 101.9]
-    assert clock.pauses == [] and deadline.glitch_count == 0
+    assert len(clock.pauses) == 2 and deadline.glitch_count == 0  # the two between the start reads
+
+
+@pytest.mark.parametrize("bad", [1e12, -1e12, 3.0])
+def test_one_bad_start_read_does_not_move_the_start(bad: float) -> None:
+    for position in range(3):
+        reads = [100.0, 100.001, 100.002]
+        reads[position] = bad
+        clock = ScriptedClock(reads)
+        deadline = Deadline(300.0, clock, clock.pause)
+        assert 100.0 <= deadline.start <= 100.002
+        assert deadline.end == pytest.approx(deadline.start + 300.0)
+        assert deadline.glitch_count == 1
 
 
 def test_a_confirmed_read_past_the_end_expires() -> None:
-    clock = ScriptedClock([100.0, 400.5, 400.6])
-    deadline = Deadline(300.0, clock, clock.pause)
+    deadline, clock = deadline_from(100.0, 300.0, [400.5, 400.6])
     now = deadline.now()
     assert now == 400.5 and deadline.expired(now)
-    assert len(clock.pauses) == 1 and deadline.glitches == []
+    assert len(clock.pauses) == 3 and deadline.glitches == []
 
 
 def test_a_real_leap_is_confirmed_and_kept() -> None:
     # the prober was not scheduled for 30 s: the next read agrees, so the leap is real
-    clock = ScriptedClock([100.0, 130.0, 130.001])
-    deadline = Deadline(300.0, clock, clock.pause)
+    deadline, _ = deadline_from(100.0, 300.0, [130.0, 130.001])
     assert deadline.now() == 130.0
     assert deadline.glitch_count == 0
 
 
 def test_one_bad_read_past_the_end_is_a_glitch_not_the_end() -> None:
-    # A read 1000 s ahead that the next read contradicts (16 s after the start, as seen on a nested dom0).
-    clock = ScriptedClock([100.0, 1100.0, 116.0, 117.0])
-    deadline = Deadline(300.0, clock, clock.pause)
+    # A read 1000 s ahead that the next read contradicts (16 s after the start).
+    deadline, _ = deadline_from(100.0, 300.0, [1100.0, 116.0, 117.0])
     now = deadline.now()
     assert now == 116.0 and not deadline.expired(now)
     assert deadline.glitch_count == 1
@@ -57,16 +71,21 @@ def test_one_bad_read_past_the_end_is_a_glitch_not_the_end() -> None:
 
 
 def test_a_bad_read_short_of_the_end_cannot_push_the_next_request_away() -> None:
-    clock = ScriptedClock([100.0, 250.0, 100.5])
-    deadline = Deadline(300.0, clock, clock.pause)
+    deadline, _ = deadline_from(100.0, 300.0, [250.0, 100.5])
     assert deadline.now() == 100.5
     assert deadline.glitch_count == 1
 
 
+def test_a_read_back_in_time_is_bad_and_the_clock_stays_put() -> None:
+    deadline, _ = deadline_from(100.0, 300.0, [100.5, -5e11, 100.7])
+    assert [deadline.now(), deadline.now(), deadline.now()] == [100.5, 100.5, 100.7]
+    assert deadline.glitch_count == 1
+    assert deadline.glitches[0].confirmed_s == 0.5
+
+
 def test_every_glitch_is_counted_but_only_the_first_ones_kept() -> None:
     glitches = MAX_GLITCHES_KEPT + 5
-    clock = ScriptedClock([0.0] + [reading for i in range(glitches) for reading in (99.0, i * 0.5)])
-    deadline = Deadline(10.0, clock, clock.pause)
+    deadline, _ = deadline_from(0.0, 10.0, [reading for i in range(glitches) for reading in (99.0, i * 0.5)])
     assert not any(deadline.expired(deadline.now()) for _ in range(glitches))
     assert deadline.glitch_count == glitches
     assert len(deadline.glitches) == MAX_GLITCHES_KEPT
@@ -75,8 +94,8 @@ def test_every_glitch_is_counted_but_only_the_first_ones_kept() -> None:
 
 @pytest.mark.parametrize("seconds", [0.5, 300.0])
 def test_elapsed_is_from_the_start(seconds: float) -> None:
-    clock = ScriptedClock([50.0, 50.0 + seconds, 50.0 + seconds])
-    assert Deadline(1000.0, clock, clock.pause).elapsed() == pytest.approx(seconds)
+    deadline, _ = deadline_from(50.0, 1000.0, [50.0 + seconds, 50.0 + seconds])
+    assert deadline.elapsed() == pytest.approx(seconds)
 
 
 def test_diagnostics_say_how_the_probe_ended() -> None:

@@ -45,11 +45,14 @@ def playbook(*args: str, timeout: int = 3600) -> subprocess.CompletedProcess[str
 
 
 def task_results(output: str, task_name: str) -> list[dict]:
-    """Per-host results of every task called task_name in a json-callback playbook output."""
+    """Per-host results of every task called task_name in a json-callback playbook output.
+
+    The callback names a role's task "<role> : <name>" (Task.get_name()); the role part is not compared.
+    """
     found = []
     for play in json.loads(output)["plays"]:
         for task in play["tasks"]:
-            if task["task"]["name"] == task_name:
+            if task["task"]["name"].rsplit(" : ", 1)[-1] == task_name:
                 found += [dict(result, host=host) for host, result in task["hosts"].items()]
     return found
 

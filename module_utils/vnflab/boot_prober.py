@@ -51,8 +51,13 @@ class ClockGlitch:
     read_s: float
     confirmed_s: float
 
-    def as_dict(self) -> dict[str, float]:
-        return {"read_s": round(self.read_s, 6), "confirmed_s": round(self.confirmed_s, 6)}
+    def as_dict(self) -> dict[str, float | str]:
+        """JSON-safe: a read that was no number is written as "nan", "inf" or "-inf"."""
+        return {"read_s": _json_seconds(self.read_s), "confirmed_s": _json_seconds(self.confirmed_s)}
+
+
+def _json_seconds(value: float) -> float | str:
+    return round(value, 6) if math.isfinite(value) else str(value)
 
 
 class Deadline:
@@ -80,11 +85,14 @@ class Deadline:
             if index:
                 pause(CONFIRM_PAUSE_S)
             reads.append(clock())
-        self.start = sorted(reads)[1]
+        finite = sorted(read for read in reads if math.isfinite(read))
+        if not finite:
+            raise OSError(errno.EINVAL, f"the monotonic clock gave no finite reading: {reads}")
+        self.start = finite[(len(finite) - 1) // 2]
         self.end = self.start + seconds
         self._trusted = self.start
         for read in reads:
-            if abs(read - self.start) > self.LEAP_S:
+            if not math.isfinite(read) or abs(read - self.start) > self.LEAP_S:
                 self._glitch(read, self.start)
 
     def _glitch(self, read: float, used: float) -> None:
@@ -95,12 +103,13 @@ class Deadline:
     def now(self) -> float:
         """A trusted read of the clock (never below an earlier one)."""
         reading = self._clock()
-        if reading < self._trusted:
+        if not math.isfinite(reading) or reading < self._trusted:
             self._glitch(reading, self._trusted)
             return self._trusted
         if reading - self._trusted > self.LEAP_S or reading >= self.end:
             self._pause(CONFIRM_PAUSE_S)
-            confirmed = max(self._clock(), self._trusted)
+            second = self._clock()
+            confirmed = max(second, self._trusted) if math.isfinite(second) else self._trusted
             if confirmed < reading:
                 self._glitch(reading, confirmed)
                 reading = confirmed
@@ -284,7 +293,8 @@ def wait_first_replies(
                 )
                 next_send = max(next_send + spacing, now - spacing)
             wait_s = min(next_send, deadline.end) - deadline.now()
-            if poller.poll(min(MAX_POLL_MS, max(0, math.ceil(wait_s * 1000)))):
+            wait_ms = min(MAX_POLL_MS, max(0, math.ceil(wait_s * 1000))) if math.isfinite(wait_s) else 0
+            if poller.poll(wait_ms):
                 receive()
         receive()  # replies already queued when the deadline passed (timestamps are checked)
         if check is not None and pending:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import pytest
@@ -81,6 +82,17 @@ def test_a_read_back_in_time_is_bad_and_the_clock_stays_put() -> None:
     assert [deadline.now(), deadline.now(), deadline.now()] == [100.5, 100.5, 100.7]
     assert deadline.glitch_count == 1
     assert deadline.glitches[0].confirmed_s == 0.5
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_read_that_is_no_number_is_bad(bad: float) -> None:
+    deadline, _ = deadline_from(100.0, 300.0, [100.5, bad, 100.6, 400.0, bad, 100.7])
+    assert [deadline.now() for _ in range(4)] == [100.5, 100.5, 100.6, 100.6]  # 400.0 not confirmed
+    assert deadline.now() == 100.7
+    assert deadline.glitch_count == 2
+    assert deadline.glitches[0].as_dict() == {"read_s": str(bad), "confirmed_s": 0.5}  # JSON-safe
+    clock = ScriptedClock([bad, 5.0, 5.001])
+    assert Deadline(10.0, clock, clock.pause).start == 5.0
 
 
 def test_every_glitch_is_counted_but_only_the_first_ones_kept() -> None:

@@ -225,17 +225,16 @@ def test_udp_without_server_is_lost(lab: Lab) -> None:
     assert result["rtt_us"]["direct"] == [None, None, None]
 
 
+def boot_job(addresses: list[str], deadline_s: float, **options: Any) -> dict[str, Any]:
+    """A probe_runner boot job polling every 10 ms at up to 1000 requests/s, plus the options given."""
+    return {"call": "boot", "addresses": addresses, "deadline_s": deadline_s, "poll_interval_s": 0.01,
+            "max_pps": 1000, **options}
+
+
 @pytest.mark.timeout(60)
 def test_boot_prober_present_and_absent(lab: Lab) -> None:
     started = time.monotonic()
-    job = {
-        "call": "boot",
-        "addresses": [ADDR_B, ADDR_ABSENT],
-        "deadline_s": 1.0,
-        "poll_interval_s": 0.01,
-        "max_pps": 1000,
-    }
-    result = run_probe(job)
+    result = run_probe(boot_job([ADDR_B, ADDR_ABSENT], 1.0))
     elapsed = time.monotonic() - started
     first = result["first_reply_ns"]
     assert first[ADDR_ABSENT] is None
@@ -250,16 +249,8 @@ def test_boot_prober_present_and_absent(lab: Lab) -> None:
 @pytest.mark.timeout(60)
 def test_boot_prober_gives_up_on_a_dead_instance_long_before_the_deadline(lab: Lab) -> None:
     started = time.monotonic()
-    job = {
-        "call": "boot",
-        "addresses": [ADDR_B, ADDR_ABSENT],
-        "deadline_s": 30.0,
-        "poll_interval_s": 0.01,
-        "max_pps": 1000,
-        "give_up": {ADDR_ABSENT: "crashed while booting"},
-        "give_up_every_s": 0.2,
-    }
-    result = run_probe(job)
+    result = run_probe(boot_job([ADDR_B, ADDR_ABSENT], 30.0, give_up={ADDR_ABSENT: "crashed while booting"},
+                                give_up_every_s=0.2))
     elapsed = time.monotonic() - started
     assert isinstance(result["first_reply_ns"][ADDR_B], int)
     assert result["first_reply_ns"][ADDR_ABSENT] is None
@@ -272,15 +263,7 @@ def test_boot_prober_gives_up_on_a_dead_instance_long_before_the_deadline(lab: L
 @pytest.mark.parametrize("slow_check_s", [0.0, 1.5], ids=["no-health-check", "slow-health-check"])
 def test_boot_prober_sees_an_address_that_appears_late(lab: Lab, slow_check_s: float) -> None:
     # A health check taking 1.5 s, run every 50 ms, must not hold back the requests (it runs beside them).
-    job = {
-        "call": "boot",
-        "addresses": [ADDR_LATE],
-        "deadline_s": 4.0,
-        "poll_interval_s": 0.01,
-        "max_pps": 1000,
-        "give_up_every_s": 0.05,
-        "give_up_sleep_s": slow_check_s,
-    }
+    job = boot_job([ADDR_LATE], 4.0, give_up_every_s=0.05, give_up_sleep_s=slow_check_s)
     log = lab.tmp / "boot-late.json"
     with log.open("w") as handle:
         process = subprocess.Popen(_in_ns(NS_A, PYTHON, str(RUNNER), json.dumps(job)), stdout=handle)

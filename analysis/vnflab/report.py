@@ -154,8 +154,8 @@ def _batches_line(batches: pd.DataFrame) -> str:
     glitch_count = total("probe.clock_glitches")
     late_count = total("probe.late_replies")
     return (f"prober diagnostics of {len(batches)} batches: {at_deadline} ended at the deadline with instances "
-            f"unanswered, {late_count} replies came after it, {glitch_count} clock reads past the deadline were "
-            "not confirmed by the next read and were ignored")
+            f"unanswered, {late_count} replies came after it, {glitch_count} clock reads were found bad and "
+            "were ignored")
 
 
 def _platforms_table(samples: pd.DataFrame) -> str:

@@ -165,7 +165,6 @@ class BootProbeResult:
         return {
             **self.diagnostics(),
             "first_reply_ns": dict(self.first_reply_ns),
-            "poll_interval_s": self.poll_interval_s,
             "requested_poll_interval_s": self.requested_poll_interval_s,
             "max_pps": self.max_pps,
         }

@@ -322,4 +322,4 @@ def test_report_counts_how_the_probes_ended(run_dir: Path) -> None:
     assert list(run.batches["probe.ended"]) == ["deadline", "all answered", "all answered"]
     text = build_report(run_dir).report.read_text()
     assert ("`batches.jsonl`: prober diagnostics of 3 batches: 1 ended at the deadline with instances unanswered, "
-            "2 replies came after it, 3 clock reads past the deadline were not confirmed") in text
+            "2 replies came after it, 3 clock reads were found bad and were ignored") in text

@@ -124,10 +124,11 @@ rx_timestamps:
 probe:
   description:
     - How the prober ran and why it stopped; the controller journals it per batch in C(batches.jsonl).
-    - C(ended) is C(all answered), C(gave up) (the driver's health check found the others dead; they are in
-      C(given_up) with the reason) or C(deadline); C(late_replies) counts first replies timestamped after the
-      deadline (not counted); C(clock_glitches) counts monotonic clock reads found bad (back in time, no number,
-      or a leap the next read contradicted; the probe went on; the first few are in C(clock_glitch_reads)).
+    - C(ended) is C(all answered), C(gave up) (the driver's health check, asked every 5 s and once more at the
+      deadline, found the others dead; they are in C(given_up) with the reason) or C(deadline);
+      C(late_replies) counts first replies timestamped after the deadline (not counted); C(clock_glitches)
+      counts monotonic clock reads found bad (back in time, no number, or a leap the next read contradicted;
+      the probe went on; the first few are in C(clock_glitch_reads)).
   returned: success
   type: dict
   sample:

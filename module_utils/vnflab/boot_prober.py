@@ -205,7 +205,8 @@ def wait_first_replies(
     ``give_up``, if given, is asked every ``give_up_every_s`` seconds with the addresses still pending
     and returns those not worth waiting for (an instance that failed to start or crashed) with the
     reason; they are dropped from polling and listed in ``given_up``. It runs in a helper thread, so
-    requests keep going out while it works (a slow health check must not delay a first reply).
+    requests keep going out while it works (a slow health check must not delay a first reply). It is
+    asked once more about those still pending when the deadline passes.
     """
     unique = _validate(addresses, deadline_s, poll_interval_s, max_pps)
     check_number("give_up_every_s", give_up_every_s, 0.0, allow_equal=False)
@@ -296,8 +297,11 @@ def wait_first_replies(
             if poller.poll(wait_ms):
                 receive()
         receive()  # replies already queued when the deadline passed (timestamps are checked)
-        if check is not None and pending:
-            apply(check.result())  # a check under way still names the dead among the unanswered
+        if checker is not None and give_up is not None and pending:
+            # A last check for the unanswered (the one under way, or a new one): an instance that died
+            # after the last periodic check is a failed start too, not a lost boot.
+            last = check if check is not None else checker.submit(give_up, list(pending))
+            apply(last.result())
         result.ended = "deadline" if pending else ("gave up" if result.given_up else "all answered")
         result.elapsed_s = deadline.elapsed()
         result.clock_glitches = deadline.glitch_count

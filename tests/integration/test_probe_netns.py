@@ -260,6 +260,16 @@ def test_boot_prober_gives_up_on_a_dead_instance_long_before_the_deadline(lab: L
 
 
 @pytest.mark.timeout(60)
+def test_boot_prober_asks_once_more_about_the_unanswered_at_the_deadline(lab: Lab) -> None:
+    # The periodic check never comes (every 100 s); the one at the deadline names the dead instance.
+    result = run_probe(boot_job([ADDR_B, ADDR_ABSENT], 1.0, give_up={ADDR_ABSENT: "crashed while booting"},
+                                give_up_every_s=100.0))
+    assert isinstance(result["first_reply_ns"][ADDR_B], int)
+    assert result["given_up"] == {ADDR_ABSENT: "crashed while booting"}
+    assert result["ended"] == "gave up"
+
+
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("slow_check_s", [0.0, 1.5], ids=["no-health-check", "slow-health-check"])
 def test_boot_prober_sees_an_address_that_appears_late(lab: Lab, slow_check_s: float) -> None:
     # A health check taking 1.5 s, run every 50 ms, must not hold back the requests (it runs beside them).

@@ -73,6 +73,8 @@ def test_clickos_needs_an_image_or_a_build(tmp_path: Path) -> None:
     ({"platform_xen_memory_mb": "lots"}, "platform_xen_memory_mb"),
     ({"platform_xen_clickos_sources": {"clickos": {"repo": "x", "version": "y"}}}, "minios"),
     ({"platform_xen_guest": "linux-pv", "platform_xen_memory_mb": 32}, "platform_xen_memory_mb"),
+    ({"platform_xen_domu_type": "hvm"}, "platform_xen_domu_type"),
+    ({"platform_xen_guest": "clickos", "platform_xen_domu_type": "pvh"}, "platform_xen_domu_type"),
 ])
 def test_bad_input_fails_naming_the_variable(tmp_path: Path, variables: dict[str, object], named: str) -> None:
     done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", "entry=main", "-e", json.dumps(variables))
@@ -155,6 +157,27 @@ def test_domu_start_writes_the_xl_config_and_loads_click_through_xenstore(fake_x
     assert len(writes) == 2, "the configuration goes in chunks of at most 512 bytes"
     assert calls[-1] == "xenstore-write /local/domain/7/data/clickos/0/status Running"
     assert "198.19.24.2" in (fake_xl / "state" / "vnflab-xen-0.click").read_text()
+
+
+@pytest.mark.parametrize(("domain_type", "tsc_native"), [("pv", False), ("pvh", True)])
+def test_domu_start_of_a_linux_domain_by_type(fake_xl: Path, domain_type: str, tsc_native: bool) -> None:
+    """PVH domains get tsc_mode native (they die on RDTSCP emulation under nested TCG); PV ones do not."""
+    bridge = next((p.name for p in Path("/sys/class/net").iterdir() if (p / "bridge").is_dir()), None)
+    if bridge is None:
+        pytest.skip("no bridge on this machine to attach the vif to")
+    kernel, initrd = fake_xl / "vmlinux", fake_xl / "initramfs.cpio.gz"
+    kernel.write_bytes(b"k")
+    initrd.write_bytes(b"i")
+    done = domu(fake_xl, "start", "vnflab-xen-1", "--kernel", str(kernel), "--initrd", str(initrd), "--memory", "128",
+                "--type", domain_type, "--state-dir", str(fake_xl / "state"), "--vif", f"{bridge}=02:00:c6:13:18:03",
+                "--extra", "console=hvc0 vnflab.role=instance")
+    assert done.returncode == 0, done.stderr
+    cfg = (fake_xl / "domain.cfg").read_text()
+    assert f'type = "{domain_type}"' in cfg and 'extra = "console=hvc0 vnflab.role=instance"' in cfg
+    assert ('tsc_mode = "native"' in cfg) == tsc_native
+    done = domu(fake_xl, "start", "vnflab-xen-2", "--kernel", str(kernel), "--memory", "128", "--type", "hvm",
+                "--state-dir", str(fake_xl / "state"), "--vif", f"{bridge}=02:00:c6:13:18:04")
+    assert done.returncode == 2 and "--type must be pv or pvh" in done.stderr
 
 
 @pytest.mark.parametrize(("state", "why"), [("----c-", "crashed"), ("---s--", "shut down"), ("-----d", "dying")])

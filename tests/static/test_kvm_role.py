@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,62 @@ def test_missing_kernel_fails_naming_the_variable() -> None:
         "platform_kvm_install_dir": "/nonexistent", "platform_kvm_cache_dir": "/nonexistent"}))
     assert done.returncode != 0
     assert "platform_kvm_microvm_kernel_version" in done.stdout + done.stderr, done.stdout[-3000:]
+
+
+MICROVM = ROOT / "roles" / "platform_kvm" / "files" / "vnflab-microvm"
+PANIC = "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)"
+
+
+def microvm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(MICROVM), *args], capture_output=True, text=True, check=False, timeout=30)
+
+
+@pytest.fixture()
+def fake_qemu(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A harmless process whose command line is that of the VM's QEMU (`qemu-system-x86_64 ... -pidfile P`),
+    its PID in the pidfile, as `vnflab-microvm start` leaves them; killed (only it) at the end."""
+    state = tmp_path / "state"
+    state.mkdir()
+    pidfile = state / "vm0.pid"
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "qemu-system-x86_64", "-pidfile",
+                             str(pidfile)])
+    pidfile.write_text(f"{proc.pid}\n")
+    (state / "vm0.taps").write_text("vm0-n0\n")
+    (state / "vm0.console").write_text("")
+    yield state, proc
+    proc.kill()
+    proc.wait()
+
+
+def test_microvm_health_follows_qemu(fake_qemu: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    state, proc = fake_qemu
+    done = microvm("health", "vm0", "--state-dir", str(state))
+    assert (done.returncode, done.stderr) == (0, "")
+    proc.kill()
+    proc.wait()
+    done = microvm("health", "vm0", "--state-dir", str(state))  # a stale pidfile
+    assert (done.returncode, done.stderr.strip()) == (1, "microVM vm0 exited")
+    # The guest panicked (panic=-1 and -no-reboot end QEMU; QEMU deletes its pidfile as it exits).
+    (state / "vm0.pid").unlink()
+    (state / "vm0.console").write_bytes(
+        f"[    0.412000] VFS: Cannot open root device\r\n[    0.413000] {PANIC}\r\n"
+        f"[    0.413500] CPU: 0 PID: 1 Comm: swapper/0\r\n[    0.414000] ---[ end {PANIC} ]---\r\n".encode())
+    done = microvm("health", "vm0", "--state-dir", str(state))
+    assert (done.returncode, done.stderr.strip()) == (1, f"microVM vm0 exited: {PANIC}")
+
+
+def test_microvm_health_of_an_other_process_or_no_vm(fake_qemu: tuple[Path, subprocess.Popen[bytes]]) -> None:
+    state, _ = fake_qemu
+    # A live PID that is not this VM's QEMU (its command line names another pidfile) is no sign of life.
+    (state / "vm1.pid").write_text((state / "vm0.pid").read_text())
+    done = microvm("health", "vm1", "--state-dir", str(state))
+    assert (done.returncode, done.stderr.strip()) == (1, "microVM vm1 exited")
+    done = microvm("health", "vm2", "--state-dir", str(state))
+    assert (done.returncode, done.stderr.strip()) == (1, "microVM vm2 is gone")
+
+
+def test_driver_asks_the_health_of_the_vm_the_pid_command_finds() -> None:
+    tasks = yaml.safe_load((ROOT / "roles" / "platform_kvm" / "tasks" / "driver.yml").read_text())
+    driver = next(t["ansible.builtin.set_fact"]["vnflab_driver"] for t in tasks
+                  if "vnflab_driver" in (t.get("ansible.builtin.set_fact") or {}))
+    assert driver["health"] == ["health" if arg == "pid" else arg for arg in driver["pid"]]

@@ -1,12 +1,22 @@
-"""roles/platform_docker without a Docker engine: the order that keeps dockerd inside the lab range."""
+"""roles/platform_docker without a Docker engine: the order that keeps dockerd inside the lab range, and the
+driver's health command (run by the engine against a fake `docker`)."""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from ansible.module_utils.vnflab import driver as drv
 
-ENGINE = Path(__file__).resolve().parents[2] / "roles" / "platform_docker" / "tasks" / "engine.yml"
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE = ROOT / "roles" / "platform_docker" / "tasks" / "engine.yml"
 
 
 def task_index(tasks: list[dict], module: str, predicate: str) -> int:
@@ -21,3 +31,79 @@ def test_daemon_json_is_written_before_the_package_can_start_dockerd() -> None:
     install = task_index(tasks, "ansible.builtin.apt", "platform_docker_packages")
     assert daemon_json < install
     assert "bip" in tasks[daemon_json]["vars"]["platform_docker_daemon"]
+
+
+RENDER = Path(__file__).resolve().parent / "playbooks" / "docker-driver-render.yml"
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+INSTANCE = "vnflab-docker-0"
+
+
+@pytest.fixture(scope="module")
+def docker_driver(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The driver the role publishes, rendered by Ansible (the Go templates must come through Jinja intact)."""
+    out_dir = tmp_path_factory.mktemp("docker-driver")
+    done = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(RENDER), "-e", f"out_dir={out_dir}",
+                           "-e", f"ansible_python_interpreter={sys.executable}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    driver: dict[str, Any] = json.loads((out_dir / "driver.json").read_text())
+    return driver
+
+
+@pytest.fixture()
+def fake_docker(tmp_path: Path) -> Path:
+    """A `docker inspect` that fills in Go template fields {{.State.X}} from state.json (no file: no container)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(f"""#!{sys.executable}
+import json, re, sys
+from pathlib import Path
+args = sys.argv[1:]
+assert args[:3] == ["inspect", "--type", "container"] and args[3] == "--format", args
+state_file = Path({str(tmp_path / "state.json")!r})
+if not state_file.exists():
+    sys.exit(print("Error: No such container: " + args[5], file=sys.stderr) or 1)
+state = json.loads(state_file.read_text())
+go = lambda value: str(value).lower() if isinstance(value, bool) else str(value)
+print(re.sub(r"\\{{\\{{\\.State\\.(\\w+)\\}}\\}}", lambda m: go(state[m.group(1)]), args[4]))
+""")
+    docker.chmod(0o755)
+    return tmp_path
+
+
+def health(driver_spec: dict[str, Any], fake: Path) -> str | None:
+    """What the engine's boot prober learns from the driver's health command about INSTANCE."""
+    env = dict(os.environ, PATH=f"{fake / 'bin'}:{os.environ['PATH']}")
+    driver = drv.PlatformDriver(driver_spec, runner=functools.partial(subprocess.run, env=env))
+    instance = next(inst for inst in driver.instances(1) if inst.name == INSTANCE)
+    instance.started_ns = 1  # its start command returned
+    return driver.failure(instance)
+
+
+def set_state(fake: Path, status: str, code: int = 0, oom: bool = False, error: str = "") -> None:
+    (fake / "state.json").write_text(json.dumps({"Status": status, "ExitCode": code, "OOMKilled": oom, "Error": error}))
+
+
+@pytest.mark.parametrize("status", ["created", "running", "restarting"])
+def test_health_of_a_live_container(docker_driver: dict[str, Any], fake_docker: Path, status: str) -> None:
+    set_state(fake_docker, status)
+    assert health(docker_driver, fake_docker) is None
+
+
+@pytest.mark.parametrize(("state", "why"), [
+    ({"status": "exited", "code": 1}, "container vnflab-docker-0 exited (code 1)"),
+    ({"status": "exited", "code": 137, "oom": True},
+     "container vnflab-docker-0 exited (code 137): out of memory (OOM killed)"),
+    ({"status": "dead", "code": 128, "error": "failed to create task: cgroup: no space left on device"},
+     "container vnflab-docker-0 dead (code 128): failed to create task: cgroup: no space left on device"),
+])
+def test_health_says_why_a_container_is_dead(docker_driver: dict[str, Any], fake_docker: Path,
+                                             state: dict[str, Any], why: str) -> None:
+    set_state(fake_docker, **state)
+    assert health(docker_driver, fake_docker) == why
+
+
+def test_health_of_a_missing_container(docker_driver: dict[str, Any], fake_docker: Path) -> None:
+    assert health(docker_driver, fake_docker) == "container vnflab-docker-0 is gone"

@@ -23,6 +23,7 @@ from ansible.module_utils.vnflab import meminfo
 
 REQUIRED_KEYS = ("name", "label", "instance_prefix", "network", "start", "stop")
 COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health")
+HEALTH_DEAD = 1  # the exit status of a health command that found its instance dead
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -191,16 +192,18 @@ class PlatformDriver:
         """Why a started instance can no longer answer (its start failed, or it crashed), or None.
 
         A failed start command is a failure at once. Once the start command has returned, the optional
-        ``health`` command is asked: exit 0 = alive (perhaps still booting), non-zero = dead, its output
-        saying why (a kernel panic, a container that exited). Instances whose start command has not
-        returned yet are never judged.
+        ``health`` command is asked: exit 0 = alive (perhaps still booting), exit 1 = dead, its output
+        saying why (a kernel panic, a container that exited); any other exit (the check crashed or could
+        not run) is no verdict. Instances whose start command has not returned yet are never judged.
         """
         if instance.start_error:
             return instance.start_error
         if not instance.started_ns or "health" not in self.spec:
             return None
         done = self._command("health", instance)
-        if done.returncode == 0:
+        if done.returncode != HEALTH_DEAD:
+            # 0: alive. Anything else is no verdict: the check itself failed (a crash, exit 139, of the
+            # checker in a nested dom0 must not fail a healthy domain); the instance is still waited for.
             return None
         return (done.stderr or done.stdout or f"health check exit {done.returncode}").strip()
 

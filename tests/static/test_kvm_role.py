@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stand_in import sleeping_process
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
@@ -90,14 +91,11 @@ def fake_qemu(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
     state = tmp_path / "state"
     state.mkdir()
     pidfile = state / "vm0.pid"
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "qemu-system-x86_64", "-pidfile",
-                             str(pidfile)])
-    pidfile.write_text(f"{proc.pid}\n")
-    (state / "vm0.taps").write_text("vm0-n0\n")
-    (state / "vm0.console").write_text("")
-    yield state, proc
-    proc.kill()
-    proc.wait()
+    with sleeping_process("qemu-system-x86_64", "-pidfile", str(pidfile)) as proc:
+        pidfile.write_text(f"{proc.pid}\n")
+        (state / "vm0.taps").write_text("vm0-n0\n")
+        (state / "vm0.console").write_text("")
+        yield state, proc
 
 
 def test_microvm_health_follows_qemu(fake_qemu: tuple[Path, subprocess.Popen[bytes]]) -> None:

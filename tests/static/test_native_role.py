@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from stand_in import sleeping_process
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIVE = ROOT / "roles" / "platform_native" / "files" / "vnflab-native"
@@ -24,14 +24,11 @@ def fake_proxy(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]
     proxy (vnflab-proxy), its PID in DIR/NAME.pid, its output in DIR/NAME.log; killed (only it) at the end."""
     state = tmp_path / "state"
     state.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "/usr/local/bin/vnflab-proxy",
-                             "--mode", "raw"])
-    (state / "vnflab-native-0.pid").write_text(f"{proc.pid}\n")
-    (state / "vnflab-native-0.veth").write_text("vp-0123456789\n")
-    (state / "vnflab-native-0.log").write_text("vnflab-proxy: ready (raw)\n")
-    yield state, proc
-    proc.kill()
-    proc.wait()
+    with sleeping_process("/usr/local/bin/vnflab-proxy", "--mode", "raw") as proc:
+        (state / "vnflab-native-0.pid").write_text(f"{proc.pid}\n")
+        (state / "vnflab-native-0.veth").write_text("vp-0123456789\n")
+        (state / "vnflab-native-0.log").write_text("vnflab-proxy: ready (raw)\n")
+        yield state, proc
 
 
 def test_health_follows_the_proxy_process(fake_proxy: tuple[Path, subprocess.Popen[bytes]]) -> None:

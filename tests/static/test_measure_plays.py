@@ -1,0 +1,39 @@
+"""The measurement plays measure one server at a time, and one server's failure does not end the run.
+
+With `serial: 1` a server that failed was a whole failed batch, and Ansible ends the playbook then: no later
+server, no report (seen when the emulated Xen server failed its last memory point). `throttle: 1` on the
+measuring task keeps one server at a time without that.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+MEASURING_TASKS = {"boot.yml": "Boot time of N instances", "memory.yml": "Memory with N instances"}
+
+
+@pytest.mark.parametrize(("playbook", "task_name"), MEASURING_TASKS.items())
+def test_measuring_task_is_throttled_not_the_play_serial(playbook: str, task_name: str) -> None:
+    plays = yaml.safe_load((ROOT / "playbooks" / playbook).read_text())
+    for play in plays:
+        assert "serial" not in play, f"{playbook}: a failed server would end the whole run"
+    tasks = [task for play in plays for task in play.get("tasks", []) if task.get("name") == task_name]
+    assert len(tasks) == 1 and tasks[0].get("throttle") == 1
+
+
+def test_a_failed_server_leaves_the_others_and_the_report(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {
+        name: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+        for name in ("first", "second", "localhost")}}}))
+    done = subprocess.run([PLAYBOOK, "-i", str(inventory), str(ROOT / "tests/static/playbooks/one-server-fails.yml")],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode != 0, "the run must still say that a server failed"
+    assert "measured second" in done.stdout and "report written" in done.stdout, done.stdout

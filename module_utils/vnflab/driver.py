@@ -24,6 +24,9 @@ from ansible.module_utils.vnflab import meminfo
 REQUIRED_KEYS = ("name", "label", "instance_prefix", "network", "start", "stop")
 COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health")
 HEALTH_DEAD = 1  # the exit status of a health command that found its instance dead
+# A health check answers in seconds or not at all: one that hung (a checker deadlocked in a nested dom0)
+# is no verdict after this long, rather than holding the prober's last check for the whole command timeout.
+HEALTH_TIMEOUT_S = 30.0
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -147,10 +150,12 @@ class PlatformDriver:
         }
         return [Template(str(arg)).safe_substitute(fields) for arg in self.spec[key]]
 
-    def _command(self, key: str, instance: Instance) -> subprocess.CompletedProcess[str]:
+    def _command(self, key: str, instance: Instance,
+                 timeout_s: float | None = None) -> subprocess.CompletedProcess[str]:
         argv = self.render(key, instance)
         try:
-            return self._run(argv, capture_output=True, text=True, timeout=self._timeout, check=False)
+            return self._run(argv, capture_output=True, text=True, timeout=timeout_s or self._timeout,
+                             check=False)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             # ValueError: e.g. a NUL byte in an argument. Reported as the command's failure, never lost
             # in a worker thread.
@@ -194,13 +199,14 @@ class PlatformDriver:
         A failed start command is a failure at once. Once the start command has returned, the optional
         ``health`` command is asked: exit 0 = alive (perhaps still booting), exit 1 = dead, its output
         saying why (a kernel panic, a container that exited); any other exit (the check crashed or could
-        not run) is no verdict. Instances whose start command has not returned yet are never judged.
+        not run, or did not answer within ``HEALTH_TIMEOUT_S``) is no verdict. Instances whose start command
+        has not returned yet are never judged.
         """
         if instance.start_error:
             return instance.start_error
         if not instance.started_ns or "health" not in self.spec:
             return None
-        done = self._command("health", instance)
+        done = self._command("health", instance, timeout_s=min(self._timeout, HEALTH_TIMEOUT_S))
         if done.returncode != HEALTH_DEAD:
             # 0: alive. Anything else is no verdict: the check itself failed (a crash, exit 139, of the
             # checker in a nested dom0 must not fail a healthy domain); the instance is still waited for.

@@ -354,6 +354,18 @@ def test_failure_asks_the_health_command(rc: int, stderr: str, expected: str | N
     assert runner.argvs() == [["xen-health", "vnflab-docker-0"]]
 
 
+def test_a_health_check_that_hangs_is_no_verdict_after_its_own_short_timeout() -> None:
+    timeouts: list[float] = []
+
+    def hangs(argv: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        timeouts.append(kwargs["timeout"])
+        raise subprocess.TimeoutExpired(argv, kwargs["timeout"])
+
+    driver = drv.PlatformDriver(make_spec(health=HEALTH), runner=hangs, command_timeout_s=600.0)
+    assert driver.failure(started(driver)[0]) is None
+    assert timeouts == [drv.HEALTH_TIMEOUT_S] and drv.HEALTH_TIMEOUT_S < 600.0
+
+
 def test_failure_of_an_instance_still_starting_is_not_judged() -> None:
     runner = FakeRunner(lambda argv: subprocess.CompletedProcess(argv, 1, "", "no such domain"))
     driver = drv.PlatformDriver(make_spec(health=HEALTH), runner=runner)

@@ -96,6 +96,8 @@ def test_help_lists_every_command() -> None:
     ("--tcg-thread", "one", "--tcg-thread must be multi or single"),
     ("--accel", "hvf", "--accel must be kvm or tcg"),
     ("--mem", "2G", "--mem must be MB"),
+    ("--cpu", "max -smap", "--cpu must be a QEMU CPU model"),
+    ("--cpu", "-smap", "--cpu must be a QEMU CPU model"),
 ])
 def test_bad_qemu_settings_are_refused_before_anything_starts(tmp_path: Path, option: str, value: str,
                                                              message: str) -> None:

@@ -58,8 +58,11 @@ def lab_leftovers() -> list[str]:
     found += [f"netns {n['name']}" for n in json.loads(netns or "[]") if n["name"].startswith("vnflab-")]
     links = json.loads(subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True,
                                       check=True).stdout)
+    # Molecule's bridges (vbr-mol, vbr-m-*) are its own, cleaned by its destroy step: a Molecule test may run
+    # beside this one.
     found += [f"link {link['ifname']}" for link in links
-              if re.match(r"^(vbr-|va-|vb-|vp-|vnflab-kvm|vm[0-9a-f]{10}-n)", link["ifname"])]
+              if re.match(r"^(vbr-|va-|vb-|vp-|vnflab-kvm|vm[0-9a-f]{10}-n)", link["ifname"])
+              and not re.match(r"^vbr-(mol$|m-)", link["ifname"])]
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
     found += [f"rule {line}" for line in rules.splitlines() if "vnflab" in line]
     run_dir = Path("/run/vnflab")

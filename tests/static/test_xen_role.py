@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,7 @@ def fake_xl(tmp_path: Path) -> Path:
     log = tmp_path / "calls.log"
     (bin_dir / "xl").write_text(f"""#!/bin/sh
 echo "xl $*" >>{log}
+if [ -f {tmp_path}/xl-hangs ]; then exec sleep 60; fi
 case "$1" in
   domid) [ -f {tmp_path}/created ] && echo 7 || exit 1 ;;
   create) cp "$3" {tmp_path}/domain.cfg; touch {tmp_path}/created ;;
@@ -122,13 +124,19 @@ case "$1" in
 esac
 """)
     (bin_dir / "xenstore-write").write_text(f"#!/bin/sh\necho \"xenstore-write $1 $2\" >>{log}\n")
+    # xenstore-read answers dom0's domid, or hangs (sleeps) once the test says xenstored died
+    (bin_dir / "xenstore-read").write_text(f"""#!/bin/sh
+if [ -f {tmp_path}/xenstored-dead ]; then exec sleep 60; fi
+echo 0
+""")
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     return tmp_path
 
 
 def domu(fake: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PATH=f"{fake / 'bin'}:{os.environ['PATH']}", VNFLAB_XEN_CONSOLE_DIR=str(fake / "console"))
+    env = dict(os.environ, PATH=f"{fake / 'bin'}:{os.environ['PATH']}", VNFLAB_XEN_CONSOLE_DIR=str(fake / "console"),
+               VNFLAB_XENSTORE_TIMEOUT_S="1", VNFLAB_XL_TIMEOUT_S="1")
     return subprocess.run(["bash", str(DOMU), *args], capture_output=True, text=True, env=env, check=False, timeout=30)
 
 
@@ -201,6 +209,28 @@ def test_domu_health_of_a_live_or_missing_domain(fake_xl: Path) -> None:
         (fake_xl / "state").write_text(state)
         done = domu(fake_xl, "health", "vnflab-xen-0")
         assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_domu_health_is_no_verdict_when_xl_list_does_not_answer(fake_xl: Path) -> None:
+    (fake_xl / "xl-hangs").touch()
+    done = domu(fake_xl, "health", "vnflab-xen-0")
+    assert done.returncode == 3, "a hung xl list must not say the domain is gone (exit 1)"
+    assert "xl list vnflab-xen-0 did not answer within 1 s" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["start", "vnflab-xen-0", "--kernel", "/nonexistent"],
+                                     ["stop", "vnflab-xen-0", "--state-dir", "/nonexistent"],
+                                     ["health", "vnflab-xen-0"], ["memory-kib", "vnflab-xen-0"], ["free-mb"],
+                                     ["stop-all", "--prefix", "vnflab-xen-"]])
+def test_every_command_fails_fast_when_xenstore_is_dead(fake_xl: Path, command: list[str]) -> None:
+    """xenstored died in the nested dom0: xl then hangs forever. Say so at once, exit 3, never call xl."""
+    (fake_xl / "xenstored-dead").touch()
+    started = time.monotonic()
+    done = domu(fake_xl, *command)
+    assert done.returncode == 3
+    assert "xenstore does not answer (xenstored is not running); the server needs a reboot" in done.stderr
+    assert time.monotonic() - started < 10
+    assert not (fake_xl / "calls.log").exists(), "xl must not be called"
 
 
 def test_domu_memory_and_stop(fake_xl: Path) -> None:

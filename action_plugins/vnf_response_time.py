@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vnflab.ansible_measure import MeasureAction
@@ -24,3 +24,9 @@ class ActionModule(MeasureAction):
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
         batch = int(repeat.get("batch", args.get("samples", 20)))
         return {**args, "samples": batch}
+
+    def path_down(self, first_batch: Sequence[float | None]) -> str | None:
+        if first_batch and all(value is None for value in first_batch):
+            return (f"no reply through the proxy to any of the first {len(first_batch)} requests: the path is down "
+                    "(did its VNF server fail earlier in the run?); the batch is journaled as lost samples")
+        return None

@@ -8,13 +8,17 @@ A batch in which the platform failed to start an instance (the module says ``sta
 in ``failures.jsonl`` and measured again, up to ``repeat.max_failed_batches`` times per point (default
 2); one more failure fails the task. Any other failure fails it at once.
 
+A subclass may judge the task's very first batch (``path_down``): when it shows that nothing can be measured
+(no reply at all through a proxy whose server failed earlier in the run), the task fails at once, with
+that batch journaled, instead of running every point to its cap.
+
 A module that returns ``probe`` (how its prober ran and ended) has it journaled per measured batch in
 ``batches.jsonl``, so a lost instance can be told from a probe that ended early.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +85,10 @@ class MeasureAction(ActionBase):
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
         return args
 
+    def path_down(self, first_batch: Sequence[float | None]) -> str | None:
+        """Why nothing can be measured, judged from the task's first batch (its watched values), or None."""
+        return None
+
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
@@ -128,7 +136,12 @@ class MeasureAction(ActionBase):
                 written += samples.append(self.build_records(key, outcome, batch))
                 if isinstance(outcome.get("probe"), Mapping):
                     batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
-                values.extend(watched_values(self.METRIC, outcome))
+                batch_values = watched_values(self.METRIC, outcome)
+                values.extend(batch_values)
+                down = self.path_down(batch_values) if not summaries and batch == 0 else None
+                if down:
+                    return {**result, "failed": True, "msg": down, "points": summaries,
+                            "samples_written": written, "failed_batches": failed_batches}
                 decision = rule.decide(values)
                 batch += 1
                 if decision.done:

@@ -175,15 +175,32 @@ def test_response_batches_stop_at_the_cap(tmp_path: Path) -> None:
 
 
 def test_response_lost_samples_are_journaled_and_count_to_the_cap(tmp_path: Path) -> None:
-    script = Script(iter([rtt_outcome(64, [None, None, None])] * 4), tmp_path, rtt_records)
+    first = rtt_outcome(64, [None, 80.0, None])  # the path answers, then loses everything
+    script = Script(iter([first] + [rtt_outcome(64, [None, None, None])] * 3), tmp_path, rtt_records)
     plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path))
     plugin._execute_module = script  # type: ignore[method-assign]
     plugin.run(task_vars=TASK_VARS)
     samples = lines(tmp_path / "samples.jsonl")
     assert len(samples) == 24
-    assert {(r["status"], r["value"]) for r in samples} == {("lost", None)}
+    proxy = [r for r in samples if r["quantity"] == "rtt_proxy_us"]
+    assert [r["status"] for r in proxy].count("lost") == 11
     (point,) = lines(tmp_path / "points.jsonl")
-    assert (point["reason"], point["n"], point["n_lost"], point["mean"]) == ("cap", 12, 12, None)
+    assert (point["reason"], point["n"], point["n_lost"]) == ("cap", 12, 11)
+
+
+def test_response_stops_when_the_first_batch_gets_no_reply_through_the_proxy(tmp_path: Path) -> None:
+    """A proxy whose server failed earlier in the run: one batch, journaled, then the task fails naming why
+    (every size to its cap of timeouts took over half an hour in a run)."""
+    script = Script(iter([rtt_outcome(64, [None, None, None], direct=[5.0, 5.0, 5.0])] * 8), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, sizes=[64, 1472]))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 1
+    assert result["failed"] and "no reply through the proxy to any of the first 3 requests" in result["msg"]
+    samples = lines(tmp_path / "samples.jsonl")
+    assert len(samples) == 6 == result["samples_written"]
+    assert not (tmp_path / "points.jsonl").exists() or lines(tmp_path / "points.jsonl") == []
+
 
 
 def test_response_one_point_per_size(tmp_path: Path) -> None:

@@ -67,3 +67,29 @@ def test_a_server_may_allow_more_failed_starts_than_the_profile(playbook: str) -
     assert profile_only == PROFILE_REPEAT[metric]
     allowed = render(template, {"vnflab_repeat": PROFILE_REPEAT, "vnflab_max_failed_batches": "6"})
     assert allowed == {**PROFILE_REPEAT[metric], "max_failed_batches": 6}
+
+
+def play_tasks(playbook: str) -> list[dict[str, Any]]:
+    return [task for play in yaml.safe_load((ROOT / "playbooks" / playbook).read_text()) for task in play["tasks"]]
+
+
+def test_a_failed_response_path_neither_ends_the_run_nor_passes_unnoticed() -> None:
+    """Host A measures every path: its failure would end the playbook before memory and the report (seen when
+    the Xen server failed), so the task goes on, and the report play fails the run for the failed paths."""
+    response, failures = play_tasks("response.yml")[-2:]
+    assert response["ignore_errors"] is True and response["register"] == "response_runs"
+    runs = {"results": [{"item": "coreos", "failed": False}, {"item": "clickos", "failed": True, "msg": "down"},
+                        {"item": "osv", "skipped": True}]}
+    hostvars = {"coreos": {"vnflab_platform": "docker"}, "clickos": {"vnflab_platform": "xen"},
+                "osv": {"vnflab_platform": "kvm"}}
+    failed = render(failures["ansible.builtin.set_fact"]["vnflab_response_failures"],
+                    {"response_runs": runs, "hostvars": hostvars})
+    assert failed == ["xen"]
+
+    check = next(task for task in play_tasks("report.yml") if task.get("ansible.builtin.assert"))
+    assert play_tasks("report.yml").index(check) > next(
+        i for i, task in enumerate(play_tasks("report.yml")) if task["name"] == "Build the report")
+    paths = check["vars"]["report_failed_paths"]
+    groups = {"host_a": ["vnflab-a"]}
+    assert render(paths, {"groups": groups, "hostvars": {"vnflab-a": {"vnflab_response_failures": ["xen"]}}}) == ["xen"]
+    assert render(paths, {"groups": groups, "hostvars": {"vnflab-a": {}}}) == []

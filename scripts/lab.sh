@@ -15,5 +15,10 @@ if [ "${VNFLAB_KEEP_LAB:-0}" != "1" ]; then
   ansible-playbook site.yml --tags teardown || status=$?
 fi
 latest=$(ls -1d results/*/ 2>/dev/null | tail -n 1)
-[ -n "$latest" ] && echo "vnflab: report at ${latest}report.md"
+if [ -n "$latest" ] && [ -f "${latest}report.md" ]; then
+  echo "vnflab: report at ${latest}report.md"
+elif [ -n "$latest" ]; then
+  echo "vnflab: no report in ${latest} (the run ended before its report play); rebuild it from what was measured:" \
+    ".venv/bin/vnflab report ${latest}" >&2
+fi
 exit "$status"

@@ -154,8 +154,10 @@ class PlatformDriver:
                  timeout_s: float | None = None) -> subprocess.CompletedProcess[str]:
         argv = self.render(key, instance)
         try:
-            return self._run(argv, capture_output=True, text=True, timeout=timeout_s or self._timeout,
-                             check=False)
+            # errors="replace": a command's output is for messages only, and bytes that are no UTF-8 (a
+            # crashing process in a nested dom0 printed some) must not turn a started instance into a failure.
+            return self._run(argv, capture_output=True, text=True, errors="replace",
+                             timeout=timeout_s or self._timeout, check=False)
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             # ValueError: e.g. a NUL byte in an argument. Reported as the command's failure, never lost
             # in a worker thread.
@@ -279,7 +281,8 @@ def server_available_mb(spec: Mapping[str, Any], runner: Runner = subprocess.run
     argv = spec.get("server_available_mb")
     if not argv:
         return meminfo.mem_available_mb()
-    done = runner([str(arg) for arg in argv], capture_output=True, text=True, timeout=60, check=False)
+    done = runner([str(arg) for arg in argv], capture_output=True, text=True, errors="replace", timeout=60,
+                  check=False)
     try:
         return float(done.stdout.strip())
     except ValueError as exc:

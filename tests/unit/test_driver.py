@@ -366,6 +366,15 @@ def test_a_health_check_that_hangs_is_no_verdict_after_its_own_short_timeout() -
     assert timeouts == [drv.HEALTH_TIMEOUT_S] and drv.HEALTH_TIMEOUT_S < 600.0
 
 
+def test_a_start_command_printing_bytes_that_are_no_utf8_still_started() -> None:
+    """Seen in the nested dom0: a start that succeeded but printed a stray 0xa0 was a failed start."""
+    driver = drv.PlatformDriver(make_spec(start=["sh", "-c", r"printf 'ok \240\n'; printf '\377' >&2"]))
+    instance = driver.instances(1)[0]
+    driver.wait_started(driver.start([instance]))
+    assert instance.start_error == ""
+    assert driver.failure(instance) is None
+
+
 def test_failure_of_an_instance_still_starting_is_not_judged() -> None:
     runner = FakeRunner(lambda argv: subprocess.CompletedProcess(argv, 1, "", "no such domain"))
     driver = drv.PlatformDriver(make_spec(health=HEALTH), runner=runner)

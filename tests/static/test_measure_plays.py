@@ -20,12 +20,17 @@ PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 MEASURING_TASKS = {"boot.yml": "Boot time of N instances", "memory.yml": "Memory with N instances"}
 
 
+def play_tasks(playbook: str) -> list[dict[str, Any]]:
+    """Every task of every play of playbooks/PLAYBOOK, in order."""
+    return [task for play in yaml.safe_load((ROOT / "playbooks" / playbook).read_text())
+            for task in play.get("tasks", [])]
+
+
 @pytest.mark.parametrize(("playbook", "task_name"), MEASURING_TASKS.items())
 def test_measuring_task_is_throttled_not_the_play_serial(playbook: str, task_name: str) -> None:
-    plays = yaml.safe_load((ROOT / "playbooks" / playbook).read_text())
-    for play in plays:
+    for play in yaml.safe_load((ROOT / "playbooks" / playbook).read_text()):
         assert "serial" not in play, f"{playbook}: a failed server would end the whole run"
-    tasks = [task for play in plays for task in play.get("tasks", []) if task.get("name") == task_name]
+    tasks = [task for task in play_tasks(playbook) if task.get("name") == task_name]
     assert len(tasks) == 1 and tasks[0].get("throttle") == 1
 
 
@@ -41,9 +46,7 @@ def test_a_failed_server_leaves_the_others_and_the_report(tmp_path: Path) -> Non
 
 
 def measuring_task(playbook: str) -> dict[str, Any]:
-    plays = yaml.safe_load((ROOT / "playbooks" / playbook).read_text())
-    return next(task for play in plays for task in play.get("tasks", [])
-                if task.get("name") == MEASURING_TASKS[playbook])
+    return next(task for task in play_tasks(playbook) if task.get("name") == MEASURING_TASKS[playbook])
 
 
 def render(template: str, variables: dict[str, Any]) -> Any:
@@ -67,10 +70,6 @@ def test_a_server_may_allow_more_failed_starts_than_the_profile(playbook: str) -
     assert profile_only == PROFILE_REPEAT[metric]
     allowed = render(template, {"vnflab_repeat": PROFILE_REPEAT, "vnflab_max_failed_batches": "6"})
     assert allowed == {**PROFILE_REPEAT[metric], "max_failed_batches": 6}
-
-
-def play_tasks(playbook: str) -> list[dict[str, Any]]:
-    return [task for play in yaml.safe_load((ROOT / "playbooks" / playbook).read_text()) for task in play["tasks"]]
 
 
 def test_a_failed_response_path_neither_ends_the_run_nor_passes_unnoticed() -> None:

@@ -11,6 +11,7 @@ from vnflab.records import boot_records
 
 
 class ActionModule(MeasureAction):
+    STOPS_LEFTOVERS = True
     METRIC = "boot"
     build_records = staticmethod(boot_records)
 

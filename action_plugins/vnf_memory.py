@@ -11,6 +11,7 @@ from vnflab.records import memory_records
 
 
 class ActionModule(MeasureAction):
+    STOPS_LEFTOVERS = True
     METRIC = "memory"
     build_records = staticmethod(memory_records)
 

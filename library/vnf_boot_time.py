@@ -49,6 +49,16 @@ options:
   max_parallel:
     description: How many start commands run at once; all of them (O(count)) by default.
     type: int
+  state:
+    description:
+      - C(measured) starts, measures and stops the instances.
+      - C(absent) only runs the stop command of each of the O(count) instances of a batch (their names are
+        fixed by the driver), reporting errors rather than failing. The action plugin runs it after a batch
+        whose module failed without reporting a failed start (e.g. its process died in the middle), so the
+        instances it left do not run on under the next point.
+    type: str
+    choices: [measured, absent]
+    default: measured
   repeat:
     description:
       - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence)),
@@ -158,10 +168,12 @@ from ansible.module_utils.vnflab.boot_prober import wait_first_replies
 from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError, failed_instances, mark_given_up
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
+    INSTANCE_OPTIONS,
     MAX_PPS,
     check_between,
     check_count,
     check_positive,
+    instances_absent,
     run_probe_module,
 )
 
@@ -179,6 +191,8 @@ def boot_times_ms(start_ns: list[int], reply_ns: list[int | None]) -> tuple[list
 def run(module: AnsibleModule) -> dict:
     params = module.params
     driver = PlatformDriver(params["driver"])
+    if params["state"] == "absent":
+        return instances_absent(driver, params["count"], module.check_mode)
     instances = driver.instances(params["count"])
     result: dict = {"changed": False, "count": len(instances), "label": driver.label}
     if module.check_mode:
@@ -221,6 +235,7 @@ def main() -> None:
         poll_interval_ms=dict(type="float", default=1.0),
         max_pps=dict(type="int", default=20000),
         max_parallel=dict(type="int"),
+        **INSTANCE_OPTIONS,
         **CONTROLLER_OPTIONS,
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

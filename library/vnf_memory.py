@@ -50,6 +50,16 @@ options:
   max_parallel:
     description: How many start commands run at once; all of them by default.
     type: int
+  state:
+    description:
+      - C(measured) starts, measures and stops the instances.
+      - C(absent) only runs the stop command of each of the O(count) instances of a batch (their names are
+        fixed by the driver), reporting errors rather than failing. The action plugin runs it after a batch
+        whose module failed without reporting a failed start (e.g. its process died in the middle), so the
+        instances it left do not run on under the next point.
+    type: str
+    choices: [measured, absent]
+    default: measured
   repeat:
     description: Stopping rule for the action plugin, applied to the server's used memory. Ignored without it.
     type: dict
@@ -151,9 +161,11 @@ from ansible.module_utils.vnflab.driver import (
 )
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
+    INSTANCE_OPTIONS,
     check_count,
     check_non_negative,
     check_positive,
+    instances_absent,
     run_probe_module,
 )
 
@@ -171,6 +183,8 @@ def settled_available_mb(spec: dict, reads: int, spacing_s: float = 0.1) -> floa
 def run(module: AnsibleModule) -> dict:
     params = module.params
     driver = PlatformDriver(params["driver"])
+    if params["state"] == "absent":
+        return instances_absent(driver, params["count"], module.check_mode)
     instances = driver.instances(params["count"])
     result: dict = {"changed": False, "count": len(instances), "label": driver.label}
     if module.check_mode:
@@ -217,6 +231,7 @@ def main() -> None:
         reads=dict(type="int", default=5),
         timeout_s=dict(type="float", default=300.0),
         max_parallel=dict(type="int"),
+        **INSTANCE_OPTIONS,
         **CONTROLLER_OPTIONS,
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

@@ -12,6 +12,10 @@ A subclass may judge the task's very first batch (``path_down``): when it shows 
 (no reply at all through a proxy whose server failed earlier in the run), the task fails at once, with
 that batch journaled, instead of running every point to its cap.
 
+A module that starts instances (``STOPS_LEFTOVERS``) is run once more with ``state: absent`` after a batch that
+failed without a failed start: the module may have died before its own stop ran (it did, in a nested Xen
+dom0), and instances left running would weigh on every later point and metric of that server.
+
 A module that returns ``probe`` (how its prober ran and ended) has it journaled per measured batch in
 ``batches.jsonl``, so a lost instance can be told from a probe that ended early.
 """
@@ -76,6 +80,7 @@ class MeasureAction(ActionBase):
 
     TRANSFERS_FILES = False
     METRIC = ""
+    STOPS_LEFTOVERS = False  # the module takes state: absent (stop the batch's instances, nothing else)
     build_records: RecordBuilder
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
@@ -84,6 +89,16 @@ class MeasureAction(ActionBase):
 
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
         return args
+
+    def stop_leftovers(self, module: str, point_args: dict[str, Any], task_vars: Any) -> str:
+        """Stop a failed batch's instances; a sentence for the task's message saying how that went."""
+        cleanup = self._execute_module(module_name=module, module_args={**point_args, "state": "absent"},
+                                       task_vars=task_vars)
+        if cleanup.get("failed"):
+            return f"stopping the batch's instances afterwards failed too: {cleanup.get('msg', '')}"
+        errors = cleanup.get("stop_errors") or []
+        return ("the batch's instances were stopped afterwards" +
+                (f" ({len(errors)} stop command(s) failed, e.g. {errors[0]})" if errors else ""))
 
     def path_down(self, first_batch: Sequence[float | None]) -> str | None:
         """Why nothing can be measured, judged from the task's first batch (its watched values), or None."""
@@ -129,6 +144,10 @@ class MeasureAction(ActionBase):
                         failed_batches += 1
                         if retry:
                             continue
+                    if self.STOPS_LEFTOVERS and not outcome.get("start_failed"):
+                        # A failed start stopped its batch itself; any other failure may have left it running.
+                        cleanup = self.stop_leftovers(module, point_args, task_vars)
+                        outcome = {**outcome, "msg": f"{outcome.get('msg', '')} ({cleanup})"}
                     outcome["points"] = summaries
                     outcome["samples_written"] = written
                     outcome["failed_batches"] = failed_batches

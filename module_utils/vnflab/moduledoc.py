@@ -20,6 +20,29 @@ CONTROLLER_OPTIONS: dict[str, dict[str, Any]] = {
     "journal": {"type": "dict", "required": False},
 }
 
+# Options of the probe modules that start instances (vnf_boot_time, vnf_memory).
+INSTANCE_OPTIONS: dict[str, dict[str, Any]] = {
+    # measured: start, probe, stop (the default). absent: only stop the batch's instances (idempotent), the
+    # cleanup the action plugin runs after a batch whose module died before its own stop ran.
+    "state": {"type": "str", "default": "measured", "choices": ["measured", "absent"]},
+}
+
+
+def instances_absent(driver: Any, count: int, check_mode: bool) -> dict[str, Any]:
+    """Result of ``state: absent``: every stop command of the batch's instances run (none in check mode).
+
+    A stop command's error is reported, not raised: an instance that is not there may make a platform's
+    stop complain (``docker rm`` does), and a cleanup must try every instance.
+    """
+    instances = driver.instances(count)
+    result: dict[str, Any] = {"changed": False, "count": len(instances), "label": driver.label, "stop_errors": []}
+    if check_mode:
+        result["msg"] = f"check mode: would stop {len(instances)} instance(s)"
+        return result
+    result["stop_errors"] = driver.stop(instances)
+    result["changed"] = len(result["stop_errors"]) < len(instances)
+    return result
+
 
 def check_count(count: int) -> str | None:
     if not 1 <= count <= MAX_INSTANCES:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.module_utils.vnflab import moduledoc
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -70,6 +71,6 @@ def top_level_options(tree: ast.Module) -> set[str]:
             for keyword in call.keywords:
                 if keyword.arg is not None:
                     names.add(keyword.arg)
-                elif getattr(keyword.value, "id", "") == "CONTROLLER_OPTIONS":
-                    names |= {"repeat", "journal"}
+                else:  # **SHARED_OPTIONS from module_utils/vnflab/moduledoc.py
+                    names |= set(getattr(moduledoc, keyword.value.id))
     return names

@@ -430,13 +430,64 @@ def test_one_failed_start_too_many_fails_the_task_with_everything_journaled(tmp_
     assert lines(tmp_path / "points.jsonl") == []
 
 
+STOPPED = {"changed": True, "count": 2, "label": LABEL, "stop_errors": []}
+MODULE_DIED = {"failed": True, "msg": "MODULE FAILURE\nSee stdout/stderr for the exact error", "rc": 139}
+
+
 def test_other_failures_are_not_retried(tmp_path: Path) -> None:
-    script = Script(iter([{"failed": True, "msg": "driver: bad spec"}]), tmp_path, lambda outcome: 3)
+    script = Script(iter([{"failed": True, "msg": "driver: bad spec"}, STOPPED]), tmp_path, lambda outcome: 3)
     plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path))
     plugin._execute_module = script  # type: ignore[method-assign]
     assert plugin.run(task_vars=TASK_VARS)["failed"] is True
-    assert len(script.calls) == 1
+    assert [call["module_args"].get("state") for call in script.calls] == [None, "absent"]
     assert not (tmp_path / "failures.jsonl").exists()
+
+
+@pytest.mark.parametrize("action, name", [(boot_action, "vnf_boot_time"), (memory_action, "vnf_memory")])
+def test_a_module_that_died_has_its_batch_stopped_before_the_task_fails(tmp_path: Path, action: ModuleType,
+                                                                        name: str) -> None:
+    script = Script(iter([MODULE_DIED, STOPPED]), tmp_path, lambda outcome: 3)
+    plugin = make_action(action, name, boot_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert result["failed"] is True
+    assert result["msg"] == MODULE_DIED["msg"] + " (the batch's instances were stopped afterwards)"
+    cleanup = script.calls[1]
+    assert cleanup["module_name"] == name
+    assert {k: cleanup["module_args"][k] for k in ("count", "state")} == {"count": "2", "state": "absent"}
+    assert cleanup["module_args"]["driver"] == script.calls[0]["module_args"]["driver"]
+
+
+@pytest.mark.parametrize("cleanup, said", [
+    ({**STOPPED, "stop_errors": ["vnflab-xen-1: xl destroy failed"]},
+     "(the batch's instances were stopped afterwards (1 stop command(s) failed, e.g. vnflab-xen-1: xl destroy"
+     " failed))"),
+    ({"failed": True, "msg": "Failed to connect to the host via ssh"},
+     "(stopping the batch's instances afterwards failed too: Failed to connect to the host via ssh)"),
+])
+def test_a_cleanup_that_went_wrong_is_named_in_the_message(tmp_path: Path, cleanup: dict[str, Any], said: str) -> None:
+    script = Script(iter([MODULE_DIED, cleanup]), tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    assert plugin.run(task_vars=TASK_VARS)["msg"] == f"{MODULE_DIED['msg']} {said}"
+
+
+def test_a_failed_start_over_the_limit_needs_no_cleanup(tmp_path: Path) -> None:
+    script = Script(iter([START_FAILURE]), tmp_path, lambda outcome: 3)
+    plugin = make_action(boot_action, "vnf_boot_time",
+                         boot_args(tmp_path, {"min_samples": 3, "max_samples": 6, "max_failed_batches": 0}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    assert plugin.run(task_vars=TASK_VARS)["msg"] == START_FAILURE["msg"]
+    assert len(script.calls) == 1
+
+
+def test_response_failures_stop_no_instances(tmp_path: Path) -> None:
+    failure = {"failed": True, "msg": "probe failed: [Errno 1] Operation not permitted"}
+    script = Script(iter([failure]), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    assert plugin.run(task_vars=TASK_VARS)["msg"] == failure["msg"]
+    assert len(script.calls) == 1
 
 
 @pytest.mark.parametrize("value", [-1, "some", True, 1.5])

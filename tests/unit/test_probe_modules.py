@@ -474,6 +474,29 @@ def test_boot_time_failed_start_names_the_stop_errors_too(monkeypatch: pytest.Mo
     assert result["start_failed"] is True
 
 
+@pytest.mark.parametrize("module", [boot_mod, memory_mod], ids=["vnf_boot_time", "vnf_memory"])
+def test_state_absent_only_stops_the_batch_and_reports_stop_errors(module: ModuleType,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(stop_fails={"vnflab-docker-1": "Error response from daemon: No such container"})
+    install_platform(monkeypatch, module, runner)
+    monkeypatch.setattr(module, "wait_first_replies", never_probe)
+    if module is memory_mod:
+        monkeypatch.setattr(module, "server_available_mb", never_probe)
+    result = run_module(module, {"driver": driver_spec(), "count": 3, "state": "absent"})
+    assert runner.started() == []
+    assert runner.stopped() == ["vnflab-docker-0", "vnflab-docker-1", "vnflab-docker-2"]
+    assert result["stop_errors"] == ["vnflab-docker-1: Error response from daemon: No such container"]
+    assert result["changed"] is True
+
+
+def test_state_absent_in_check_mode_stops_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner()
+    install_platform(monkeypatch, boot_mod, runner)
+    result = run_module(boot_mod, {"driver": driver_spec(), "count": 2, "state": "absent"}, check_mode=True)
+    assert runner.calls == []
+    assert (result["changed"], result["msg"]) == (False, "check mode: would stop 2 instance(s)")
+
+
 def test_a_bad_driver_is_not_reported_as_a_failed_start(monkeypatch: pytest.MonkeyPatch) -> None:
     result = fail_module(boot_mod, {"driver": {"label": "x"}, "count": 1})
     assert "start_failed" not in result

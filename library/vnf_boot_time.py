@@ -49,16 +49,6 @@ options:
   max_parallel:
     description: How many start commands run at once; all of them (O(count)) by default.
     type: int
-  state:
-    description:
-      - C(measured) starts, measures and stops the instances.
-      - C(absent) only runs the stop command of each of the O(count) instances of a batch (their names are
-        fixed by the driver), reporting errors rather than failing. The action plugin runs it after a batch
-        whose module failed without reporting a failed start (e.g. its process died in the middle), so the
-        instances it left do not run on under the next point.
-    type: str
-    choices: [measured, absent]
-    default: measured
   repeat:
     description:
       - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence)),
@@ -69,6 +59,8 @@ options:
       - Where the action plugin appends samples on the controller (C(path)) and the record fields it adds
         (C(run_id), C(platform), C(label)). Ignored without the action plugin.
     type: dict
+extends_documentation_fragment:
+  - vnflab_instances
 attributes:
   check_mode:
     support: partial

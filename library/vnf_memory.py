@@ -50,22 +50,14 @@ options:
   max_parallel:
     description: How many start commands run at once; all of them by default.
     type: int
-  state:
-    description:
-      - C(measured) starts, measures and stops the instances.
-      - C(absent) only runs the stop command of each of the O(count) instances of a batch (their names are
-        fixed by the driver), reporting errors rather than failing. The action plugin runs it after a batch
-        whose module failed without reporting a failed start (e.g. its process died in the middle), so the
-        instances it left do not run on under the next point.
-    type: str
-    choices: [measured, absent]
-    default: measured
   repeat:
     description: Stopping rule for the action plugin, applied to the server's used memory. Ignored without it.
     type: dict
   journal:
     description: Controller journal settings for the action plugin. Ignored without it.
     type: dict
+extends_documentation_fragment:
+  - vnflab_instances
 attributes:
   check_mode:
     support: partial

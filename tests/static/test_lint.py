@@ -55,7 +55,18 @@ def test_module_documentation_is_complete(path: Path) -> None:
     for key, spec in returned.items():
         assert {"description", "returned", "type"} <= set(spec), f"RETURN {key} is incomplete"
     documented = set(documentation.get("options") or {})
+    for fragment in documentation.get("extends_documentation_fragment") or []:
+        documented |= set(fragment_options(fragment))
     assert top_level_options(tree) == documented
+
+
+def fragment_options(name: str) -> dict[str, object]:
+    """The options a doc fragment of doc_fragments/ (ansible.cfg doc_fragment_plugins) documents."""
+    tree = ast.parse((ROOT / "doc_fragments" / f"{name}.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DOCUMENTATION":
+            return yaml.safe_load(ast.literal_eval(node.value))["options"]
+    raise AssertionError(f"doc fragment {name} has no DOCUMENTATION")
 
 
 def top_level_options(tree: ast.Module) -> set[str]:

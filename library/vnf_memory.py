@@ -191,14 +191,15 @@ def run(module: AnsibleModule) -> dict:
         driver.wait_started(pool)
         mark_given_up(instances, probe.given_up)
         start_error = StartError.of(instances)
-        if start_error is not None:
-            raise start_error
-        time.sleep(params["settle_s"])
-        after = settled_available_mb(params["driver"], params["reads"])
-        weights = [driver.memory(inst) for inst in instances]
+        if start_error is None:
+            time.sleep(params["settle_s"])
+            after = settled_available_mb(params["driver"], params["reads"])
+            weights = [driver.memory(inst) for inst in instances]
     finally:
         pool.shutdown(wait=True)
         stop_errors = driver.stop(instances)
+    if start_error is not None:
+        raise StartError.of(instances, stop_errors) or start_error  # with the stop errors, if any
     time.sleep(params["settle_s"])
     restored = settled_available_mb(params["driver"], params["reads"])
     result.update(

@@ -13,8 +13,10 @@ A subclass may judge the task's very first batch (``path_down``): when it shows 
 that batch journaled, instead of running every point to its cap.
 
 A module that starts instances (``STOPS_LEFTOVERS``) is run once more with ``state: absent`` after a batch that
-failed without a failed start: the module may have died before its own stop ran (it did, in a nested Xen
-dom0), and instances left running would weigh on every later point and metric of that server.
+failed without a failed start (the module may have died before its own stop ran: it did, in a nested Xen
+dom0), or with a failed start whose stop failed too; before the batch is measured again or the task fails.
+Instances left running would make every later start of their names fail and weigh on every later point
+and metric of that server.
 
 A module that returns ``probe`` (how its prober ran and ended) has it journaled per measured batch in
 ``batches.jsonl``, so a lost instance can be told from a probe that ended early.
@@ -61,11 +63,15 @@ def max_failed_batches(repeat: Mapping[str, Any] | None) -> int:
 
 
 def failure_record(key: PointKey, x: int, x_unit: str, batch: int, outcome: Mapping[str, Any],
-                   retried: bool) -> dict[str, Any]:
-    """One line of ``failures.jsonl``: which batch of which point failed to start, why, and what followed."""
-    return {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": key.metric,
-            "host": key.host, "mode": key.mode, "x": x, "x_unit": x_unit, "batch": batch,
-            "msg": str(outcome.get("msg", "")), "retried": retried, "time": utc_timestamp()}
+                   retried: bool, cleanup: str | None = None) -> dict[str, Any]:
+    """One line of ``failures.jsonl``: which batch of which point failed to start, why, and what followed
+    (``cleanup``: how stopping the instances a failed stop left went, when the controller had to)."""
+    record = {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": key.metric,
+              "host": key.host, "mode": key.mode, "x": x, "x_unit": x_unit, "batch": batch,
+              "msg": str(outcome.get("msg", "")), "retried": retried, "time": utc_timestamp()}
+    if cleanup is not None:
+        record["cleanup"] = cleanup
+    return record
 
 
 def batch_record(key: PointKey, x: int, x_unit: str, batch: int, probe: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,15 +144,18 @@ class MeasureAction(ActionBase):
                                                module_args=self.batch_args(point_args, repeat or {}),
                                                task_vars=task_vars)
                 if outcome.get("failed"):
+                    cleanup = None
+                    if self.STOPS_LEFTOVERS and (not outcome.get("start_failed") or outcome.get("stop_errors")):
+                        # A failed start stopped its batch itself, unless a stop failed (an instance left running
+                        # makes every later start of its name fail); any other failure may have left it running.
+                        cleanup = self.stop_leftovers(module, point_args, task_vars)
                     if outcome.get("start_failed"):
                         retry = failed_batches < failed_batches_allowed
-                        failures.append([failure_record(key, x, x_unit, batch, outcome, retry)])
+                        failures.append([failure_record(key, x, x_unit, batch, outcome, retry, cleanup)])
                         failed_batches += 1
                         if retry:
                             continue
-                    if self.STOPS_LEFTOVERS and not outcome.get("start_failed"):
-                        # A failed start stopped its batch itself; any other failure may have left it running.
-                        cleanup = self.stop_leftovers(module, point_args, task_vars)
+                    if cleanup is not None:
                         outcome = {**outcome, "msg": f"{outcome.get('msg', '')} ({cleanup})"}
                     outcome["points"] = summaries
                     outcome["samples_written"] = written

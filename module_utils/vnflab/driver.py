@@ -39,8 +39,11 @@ class StartError(DriverError):
     """One or more instances did not start: the platform failed, the parameters were fine.
 
     The probe modules report it with ``start_failed: true`` so the controller can journal the failed
-    batch and measure it again (see ``repeat.max_failed_batches``).
+    batch and measure it again (see ``repeat.max_failed_batches``), and with the ``stop_errors`` of the
+    batch, so the controller knows whether an instance may have been left running.
     """
+
+    stop_errors: list[str] = []
 
     @classmethod
     def of(cls, instances: Sequence[Instance], stop_errors: Sequence[str] = ()) -> StartError | None:
@@ -52,7 +55,9 @@ class StartError(DriverError):
         message = f"{len(failed)} of {len(instances)} instances failed to start: {first.name}: {first.start_error}"
         if stop_errors:
             message += f" (and {len(stop_errors)} stop error(s): {stop_errors[0]})"
-        return cls(message)
+        error = cls(message)
+        error.stop_errors = list(stop_errors)
+        return error
 
 
 @dataclass

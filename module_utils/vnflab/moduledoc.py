@@ -79,7 +79,7 @@ def run_probe_module(module: Any, checks: list[tuple[str, str | None]], run: Any
                      expected: tuple[type[Exception], ...] = ()) -> None:
     """The shape every probe module's main() shares: fail on the first bad option (naming it) before
     anything starts, then run and exit; expected errors and OSError (no raw socket, no root) become
-    fail_json with the traceback, a StartError with ``start_failed: true``."""
+    fail_json with the traceback, a StartError with ``start_failed: true`` and the batch's ``stop_errors``."""
     import traceback
 
     for name, problem in checks:
@@ -89,7 +89,8 @@ def run_probe_module(module: Any, checks: list[tuple[str, str | None]], run: Any
         module.exit_json(**run(module))
     except StartError as exc:
         # The platform failed to start an instance: the controller may journal the batch and retry it.
-        module.fail_json(msg=f"driver: {exc}", start_failed=True, exception=traceback.format_exc())
+        module.fail_json(msg=f"driver: {exc}", start_failed=True, stop_errors=exc.stop_errors,
+                         exception=traceback.format_exc())
     except expected as exc:
         module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
     except OSError as exc:

@@ -127,9 +127,12 @@ case "$1" in
 esac
 """)
     (bin_dir / "xenstore-write").write_text(f"#!/bin/sh\necho \"xenstore-write $1 $2\" >>{log}\n")
-    # xenstore-read answers dom0's domid, or hangs (sleeps) once the test says xenstored died
+    # xenstore-read answers dom0's domid, or hangs (sleeps) once the test says xenstored died, or aborts (as
+    # a crashing process in the nested dom0 did) as many times as the file "xenstore-read-aborts" has lines
     (bin_dir / "xenstore-read").write_text(f"""#!/bin/sh
+echo "xenstore-read $*" >>{log}
 if [ -f {tmp_path}/xenstored-dead ]; then exec sleep 60; fi
+if [ -s {tmp_path}/xenstore-read-aborts ]; then sed -i 1d {tmp_path}/xenstore-read-aborts; kill -ABRT $$; fi
 echo 0
 """)
     for tool in bin_dir.iterdir():
@@ -251,7 +254,16 @@ def test_every_command_fails_fast_when_xenstore_is_dead(fake_xl: Path, command: 
     assert done.returncode == 3
     assert "xenstore does not answer (xenstored is not running); the server needs a reboot" in done.stderr
     assert time.monotonic() - started < 10
-    assert not (fake_xl / "calls.log").exists(), "xl must not be called"
+    calls = (fake_xl / "calls.log").read_text().splitlines()
+    assert calls == ["xenstore-read domid"], "a hung xenstore is asked once, and xl is never called"
+
+
+@pytest.mark.parametrize(("aborts", "status"), [(2, 0), (3, 3)])
+def test_a_crashed_xenstore_read_is_asked_again(fake_xl: Path, aborts: int, status: int) -> None:
+    (fake_xl / "xenstore-read-aborts").write_text("abort\n" * aborts)
+    done = domu(fake_xl, "free-mb")
+    assert done.returncode == status, done.stderr
+    assert (fake_xl / "calls.log").read_text().splitlines().count("xenstore-read domid") == 3
 
 
 def test_domu_memory_and_stop(fake_xl: Path) -> None:

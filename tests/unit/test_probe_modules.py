@@ -472,6 +472,7 @@ def test_boot_time_failed_start_names_the_stop_errors_too(monkeypatch: pytest.Mo
     assert result["msg"] == ("driver: 1 of 2 instances failed to start: vnflab-docker-0: xl: Segmentation fault "
                              "(and 1 stop error(s): vnflab-docker-0: no such domain)")
     assert result["start_failed"] is True
+    assert result["stop_errors"] == ["vnflab-docker-0: no such domain"]
 
 
 @pytest.mark.parametrize("module", [boot_mod, memory_mod], ids=["vnf_boot_time", "vnf_memory"])
@@ -546,6 +547,19 @@ def test_memory_failed_start_stops_everything(monkeypatch: pytest.MonkeyPatch) -
     assert result["msg"] == "driver: 1 of 2 instances failed to start: vnflab-docker-0: no space left"
     assert result["start_failed"] is True
     assert runner.stopped() == ["vnflab-docker-0", "vnflab-docker-1"]
+    assert result["stop_errors"] == []
+
+
+def test_memory_failed_start_names_the_stop_errors_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(start_fails={"vnflab-docker-0": "no space left"},
+                        stop_fails={"vnflab-docker-1": "xenstore does not answer"})
+    fake = install_platform(monkeypatch, memory_mod, runner)
+    monkeypatch.setattr(memory_mod, "wait_first_replies", reply_after([None, 1.0], lambda: fake.instances, []))
+    monkeypatch.setattr(memory_mod, "server_available_mb", lambda spec: 1000.0)
+    result = fail_module(memory_mod, {"driver": driver_spec(), "count": 2, "reads": 1})
+    assert result["msg"] == ("driver: 1 of 2 instances failed to start: vnflab-docker-0: no space left "
+                             "(and 1 stop error(s): vnflab-docker-1: xenstore does not answer)")
+    assert (result["start_failed"], result["stop_errors"]) == (True, ["vnflab-docker-1: xenstore does not answer"])
 
 
 # ---------------------------------------------------------------- vnf_response_time run

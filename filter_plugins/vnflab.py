@@ -75,6 +75,14 @@ def vnflab_emulated_servers(server_names: Sequence[str], hostvars: Mapping[str, 
     return [name for name in server_names if "vnflab_emulated_server" in hostvars[name]]
 
 
+def vnflab_failed_points(server_names: Sequence[str], hostvars: Mapping[str, Any]) -> list[str]:
+    """The boot and memory points that failed (the plays' vnflab_<metric>_failures facts), as
+    "<platform> <metric> N=<count>", servers in the given order."""
+    return [f"{hostvars[name].get('vnflab_platform', name)} {metric} N={count}"
+            for name in server_names for metric in ("boot", "memory")
+            for count in hostvars[name].get(f"vnflab_{metric}_failures") or []]
+
+
 def vnflab_network_vars(server_names: Sequence[str], hostvars: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every lab network a VNF server declares, as {host, variable, value} (value None when missing)."""
     rows = []
@@ -144,5 +152,6 @@ class FilterModule:
             "vnflab_netmask": vnflab_netmask,
             "vnflab_network_of": vnflab_network_of,
             "vnflab_emulated_servers": vnflab_emulated_servers,
+            "vnflab_failed_points": vnflab_failed_points,
             "vnflab_keyvalue": vnflab_keyvalue,
         }

@@ -30,7 +30,7 @@ def test_filter_module_exports_every_filter() -> None:
     assert set(filters) == {
         "vnflab_host_address", "vnflab_path_addresses", "vnflab_measured_servers",
         "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname", "vnflab_mac", "vnflab_netmask",
-        "vnflab_keyvalue", "vnflab_network_of", "vnflab_emulated_servers",
+        "vnflab_keyvalue", "vnflab_network_of", "vnflab_emulated_servers", "vnflab_failed_points",
     }
     assert all(callable(function) for function in filters.values())
 
@@ -273,3 +273,12 @@ def test_emulated_servers_keep_inventory_order() -> None:
                 "other": {"vnflab_emulated_server": {"name": "x"}}}
     assert flt.vnflab_emulated_servers(["other", "coreos", "clickos"], hostvars) == ["other", "clickos"]
     assert flt.vnflab_emulated_servers([], hostvars) == []
+
+
+def test_failed_points_name_platform_metric_and_count() -> None:
+    hostvars = {"coreos": {"vnflab_platform": "docker", "vnflab_boot_failures": []},
+                "clickos": {"vnflab_platform": "xen", "vnflab_boot_failures": [2], "vnflab_memory_failures": [1, 2]},
+                "osv": {"vnflab_platform": "kvm"}}
+    assert flt.vnflab_failed_points(["coreos", "clickos", "osv"], hostvars) == [
+        "xen boot N=2", "xen memory N=1", "xen memory N=2"]
+    assert flt.vnflab_failed_points(["coreos", "osv"], hostvars) == []

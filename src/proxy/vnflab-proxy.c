@@ -25,6 +25,8 @@
 
 #define BUF_SIZE 65536          /* any IPv4 packet / UDP payload (<= 65507) fits */
 #define BIG_SOCKBUF (4 << 20)   /* room for a whole 65507-byte datagram's fragments, several times */
+#define MIN_SOCKBUF (128 << 10) /* the least that holds one 65507-byte datagram (OSv counts mbufs) */
+#define SOCKBUF_STEP (16 << 10) /* how close grow_to_largest gets to a cap that refuses larger sizes */
 #define POLL_MS 500             /* bounds the exit delay if a signal lands just before poll() */
 #define DEFAULT_UDP_PORT 7007
 
@@ -221,11 +223,68 @@ static void install_signals(void)
     sigaction(SIGINT, &sa, NULL);
 }
 
+static int set_buffer(int fd, int option, int size)
+{
+    return setsockopt(fd, SOL_SOCKET, option, &size, sizeof size) == 0;
+}
+
+/* The largest size <= BIG_SOCKBUF that setsockopt(option) accepts, 0 if none >= MIN_SOCKBUF.
+ * Linux accepts any size and silently caps it at rmem_max/wmem_max, so the first try wins there.
+ * OSv (FreeBSD's socket layer) refuses sizes over its cap (sb_max_adj, about 1.78 MiB with
+ * SB_MAX = 2 MiB) with ENOBUFS and keeps the old size: halve until a size is accepted, then
+ * bisect between the last refused and the accepted size, to end within SOCKBUF_STEP of the cap. */
+static int grow_to_largest(int fd, int option, int *tries)
+{
+    int refused = 0, accepted = 0;
+    for (int size = BIG_SOCKBUF; size >= MIN_SOCKBUF; size /= 2) {
+        ++*tries;
+        if (set_buffer(fd, option, size)) {
+            accepted = size;
+            break;
+        }
+        refused = size;
+    }
+    if (!accepted || !refused)
+        return accepted;
+    while (refused - accepted > SOCKBUF_STEP) {
+        int mid = accepted + (refused - accepted) / 2;
+        ++*tries;
+        if (set_buffer(fd, option, mid))
+            accepted = mid;
+        else
+            refused = mid;
+    }
+    if (!set_buffer(fd, option, accepted)) /* the last try may have been refused: set it again */
+        return 0;
+    return accepted;
+}
+
+/* Grows a socket buffer as far as the system allows and reports on stderr what it got (the
+ * kernel's own value from getsockopt: Linux reports twice the size asked, for its bookkeeping).
+ * force_option (SO_RCVBUFFORCE/SO_SNDBUFFORCE, Linux with CAP_NET_ADMIN) is tried first. */
 static void grow_buffer(int fd, int option, int force_option)
 {
-    int size = BIG_SOCKBUF;
-    if (force_option < 0 || setsockopt(fd, SOL_SOCKET, force_option, &size, sizeof size) != 0)
-        (void)setsockopt(fd, SOL_SOCKET, option, &size, sizeof size); /* capped by rmem/wmem_max */
+    const char *name = option == SO_RCVBUF ? "SO_RCVBUF" : "SO_SNDBUF";
+    int size = BIG_SOCKBUF, tries = 1;
+    const char *how = "forced";
+    if (force_option < 0 || !set_buffer(fd, force_option, size)) {
+        how = "asked";
+        tries = 0;
+        size = grow_to_largest(fd, option, &tries);
+    }
+    int got = 0;
+    socklen_t len = sizeof got;
+    if (getsockopt(fd, SOL_SOCKET, option, &got, &len) != 0)
+        got = -1;
+    if (!size) {
+        warn("%s: no size from %d down to %d accepted (%d tries); kept %d bytes: datagrams over "
+             "that may be lost", name, BIG_SOCKBUF, MIN_SOCKBUF, tries, got);
+        return;
+    }
+    fprintf(stderr, "vnflab-proxy: %s %s %d bytes (%d %s), kernel reports %d\n", name, how, size, tries,
+            tries == 1 ? "try" : "tries", got);
+    if (got >= 0 && got < MIN_SOCKBUF)
+        warn("%s is %d bytes: datagrams over that may be lost", name, got);
 }
 
 static int udp_socket(uint32_t addr, unsigned port, int rcvbuf_min)

@@ -1,8 +1,9 @@
-"""platform_kvm without a KVM server: OSv templates render to what Capstan and dnsmasq expect, bad input
-fails early naming the variable (argument specs and the role's own checks)."""
+"""platform_kvm without a KVM server: bad input fails early naming the variable (argument specs, the role's own
+checks, the validate play's checks of the pinned OSv and Capstan sources)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -23,21 +24,6 @@ def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
                            "-e", f"ansible_python_interpreter={sys.executable}", *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
                           env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
-
-
-def test_osv_templates_render(tmp_path: Path) -> None:
-    done = run_playbook("kvm-osv-render.yml", "-e", f"out_dir={tmp_path}")
-    assert done.returncode == 0, done.stdout + done.stderr
-    package = yaml.safe_load((tmp_path / "osv-package.yaml").read_text())
-    assert package["name"] == "vnflab-proxy-proxy-abc" and package["require"] == ["osv.bootstrap"]
-    run = yaml.safe_load((tmp_path / "osv-run.yaml").read_text())
-    assert run["runtime"] == "native"
-    assert run["config_set"][run["config_set_default"]]["bootcmd"].endswith("/vnflab-proxy.so --mode udp")
-    dnsmasq = (tmp_path / "dnsmasq-instances.conf").read_text().splitlines()
-    assert "interface=vbr-kvm-i" in dnsmasq and "port=0" in dnsmasq
-    hosts = [line for line in dnsmasq if line.startswith("dhcp-host=")]
-    assert hosts == [f"dhcp-host=02:00:c6:13:10:{2 + i:02x},198.19.16.{2 + i}" for i in range(4)]
-    assert "dhcp-range=198.19.16.2,static,255.255.248.0,12h" in dnsmasq
 
 
 @pytest.mark.parametrize(("variables", "named"), [
@@ -130,3 +116,65 @@ def test_driver_asks_the_health_of_the_vm_the_pid_command_finds() -> None:
     driver = next(t["ansible.builtin.set_fact"]["vnflab_driver"] for t in tasks
                   if "vnflab_driver" in (t.get("ansible.builtin.set_fact") or {}))
     assert driver["health"] == ["health" if arg == "pid" else arg for arg in driver["pid"]]
+
+
+MIRROR_FILES = ("osv.tar.gz", "musl_1.2.1.tar.gz", "musl_0.9.12.tar.gz", "kbuild.tar.gz", "acpica.tar.gz",
+                "capstan.tar.gz")
+
+
+@pytest.fixture()
+def mirror(tmp_path: Path) -> Path:
+    """A source mirror with the archive names the role pins (contents do not matter to the validate play)."""
+    base = tmp_path / "mirror"
+    base.mkdir()
+    for name in MIRROR_FILES:
+        (base / name).write_bytes(name.encode())
+    sums = [f"{hashlib.sha256(name.encode()).hexdigest()}  {name}" for name in MIRROR_FILES]
+    (base / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    return base
+
+
+def validate_osv(tmp_path: Path, mirror: Path, **extra: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "VNFLAB_RESULTS_DIR": str(tmp_path / "results"), "ANSIBLE_NOCOLOR": "1",
+           "VNFLAB_SOURCE_MIRROR": str(mirror)}
+    overrides = json.dumps({"vnflab_platforms": ["kvm"], "platform_kvm_guest": "osv", **extra})
+    return subprocess.run([PLAYBOOK, "playbooks/validate.yml", "-e", overrides], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def test_validate_accepts_the_pinned_sources_of_a_good_mirror(tmp_path: Path, mirror: Path) -> None:
+    done = validate_osv(tmp_path, mirror)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def pins_with(**change: str) -> list[dict[str, str]]:
+    defaults = yaml.safe_load((ROOT / "roles/platform_kvm/defaults/main.yml").read_text())
+    pins = [dict(pin) for pin in defaults["platform_kvm_osv_sources"]]
+    pins[1].update(change)
+    return pins
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ("bad-commit", "platform_kvm_osv_sources[musl_1.2.1]: version 'master' is not a full 40-digit commit id"),
+    ("missing-file", "platform_kvm_osv_sources[musl_1.2.1]: the mirror"),
+    ("checksum", "platform_kvm_osv_sources[musl_1.2.1]: checksum mismatch"),
+    ("no-mirror", "the source mirror"),
+    ("capstan", "platform_kvm_capstan_source[capstan]: version"),
+])
+def test_validate_rejects_bad_sources_before_the_lab_changes(tmp_path: Path, mirror: Path, change: str,
+                                                             expected: str) -> None:
+    extra: dict[str, object] = {}
+    if change == "bad-commit":
+        extra["platform_kvm_osv_sources"] = pins_with(version="master")
+    elif change == "missing-file":
+        (mirror / "musl_1.2.1.tar.gz").unlink()
+    elif change == "checksum":
+        (mirror / "musl_1.2.1.tar.gz").write_bytes(b"tampered")
+    elif change == "no-mirror":
+        mirror = tmp_path / "nowhere"
+    elif change == "capstan":
+        extra["platform_kvm_capstan_source"] = {"name": "capstan", "version": "v0.4.1", "archive": "capstan.tar.gz"}
+    done = validate_osv(tmp_path, mirror, **extra)
+    assert done.returncode != 0
+    assert expected in done.stdout, done.stdout[-3000:]
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").glob("*/samples.jsonl"))

@@ -106,17 +106,29 @@ def test_click_configurations_implement_algorithm_1(tmp_path: Path) -> None:
 
 @pytest.fixture()
 def fake_xl(tmp_path: Path) -> Path:
-    """xl and xenstore-write that record their arguments (and the domain config they are given)."""
+    """xl and xenstore tools that record their arguments, and a fake ClickOS guest behind xenstore.
+
+    The guest (domain 7) creates /local/domain/7/data/clickos only after xenstore-exists was asked as many
+    times as the file "boots-after" says (0 by default), as ClickOS does once booted; a write under that key
+    before then is recorded as EARLY and fails. Writing status=Running makes it read its config/<n> chunks
+    (into "loaded.click") and print on its console (console/guest-NAME.log, appended) what the file
+    "router-says" holds, or the router's start marker.
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
+    (tmp_path / "console").mkdir()
+    (tmp_path / "sysfs" / "vbr-xen-i" / "bridge").mkdir(parents=True)
     log = tmp_path / "calls.log"
+    xs = tmp_path / "xs"
     (bin_dir / "xl").write_text(f"""#!/bin/sh
 echo "xl $*" >>{log}
 if [ -f {tmp_path}/xl-hangs ]; then exec sleep 60; fi
 if [ -f {tmp_path}/xl-fails ]; then exit "$(cat {tmp_path}/xl-fails)"; fi
 case "$1" in
   domid) [ -f {tmp_path}/created ] && echo 7 || exit 1 ;;
-  create) cp "$3" {tmp_path}/domain.cfg; touch {tmp_path}/created ;;
+  create) cp "$3" {tmp_path}/domain.cfg; touch {tmp_path}/created
+          name=$(sed -n 's/^name = "\\(.*\\)"$/\\1/p' "$3")
+          [ ! -f {tmp_path}/boot-console ] || cat {tmp_path}/boot-console >>{tmp_path}/console/guest-$name.log ;;
   list) state=$(cat {tmp_path}/state 2>/dev/null || echo -b----)
         printf 'Name ID Mem VCPUs State Time(s)\\nDomain-0 0 768 2 r----- 10.0\\n'
         # vnflab-xen-0 is missing from as many lists as the file "vanishes" has lines (a transient of xl)
@@ -126,7 +138,33 @@ case "$1" in
   destroy) rm -f {tmp_path}/created ;;
 esac
 """)
-    (bin_dir / "xenstore-write").write_text(f"#!/bin/sh\necho \"xenstore-write $1 $2\" >>{log}\n")
+    (bin_dir / "xenstore-write").write_text(f"""#!/bin/bash
+echo "xenstore-write $1 $2" >>{log}
+case "$1" in
+  /local/domain/7/data/clickos/*)
+    if [ ! -e {xs}/local/domain/7/data/clickos ]; then echo "EARLY $1" >>{log}; exit 1; fi ;;
+esac
+mkdir -p "{xs}$(dirname "$1")"
+printf '%s' "$2" >"{xs}$1"
+if [ "$1" = /local/domain/7/data/clickos/0/status ] && [ "$2" = Running ]; then  # the guest's router starts
+  n=0; : >{tmp_path}/loaded.click
+  while [ -f "{xs}/local/domain/7/data/clickos/0/config/$n" ]; do
+    cat "{xs}/local/domain/7/data/clickos/0/config/$n" >>{tmp_path}/loaded.click; n=$((n + 1))
+  done
+  name=$(sed -n 's/^name = "\\(.*\\)"$/\\1/p' {tmp_path}/domain.cfg)
+  if [ -f {tmp_path}/router-says ]; then cat {tmp_path}/router-says
+  else printf '[router_thread:158] Starting driver...\\n\\n'; fi >>{tmp_path}/console/guest-$name.log
+fi
+""")
+    (bin_dir / "xenstore-exists").write_text(f"""#!/bin/bash
+echo "xenstore-exists $1" >>{log}
+asked=$(( $(cat {tmp_path}/exists-asked 2>/dev/null || echo 0) + 1 )); echo $asked >{tmp_path}/exists-asked
+if [ "$1" = /local/domain/7/data/clickos ] && [ -f {tmp_path}/created ] && [ ! -f {tmp_path}/never-boots ] \\
+   && [ "$asked" -gt "$(cat {tmp_path}/boots-after 2>/dev/null || echo 0)" ]; then
+  mkdir -p {xs}/local/domain/7/data/clickos
+fi
+[ -e "{xs}$1" ]
+""")
     # xenstore-read answers dom0's domid, or hangs (sleeps) once the test says xenstored died, or aborts (as
     # a crashing process in the nested dom0 did) as many times as the file "xenstore-read-aborts" has lines
     (bin_dir / "xenstore-read").write_text(f"""#!/bin/sh
@@ -140,47 +178,161 @@ echo 0
     return tmp_path
 
 
-def domu(fake: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def domu(fake: Path, *args: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PATH=f"{fake / 'bin'}:{os.environ['PATH']}", VNFLAB_XEN_CONSOLE_DIR=str(fake / "console"),
-               VNFLAB_XENSTORE_TIMEOUT_S="1", VNFLAB_XL_TIMEOUT_S="1", VNFLAB_XEN_CONFIRM_S="0.1")
+               VNFLAB_XENSTORE_TIMEOUT_S="1", VNFLAB_XL_TIMEOUT_S="1", VNFLAB_XEN_CONFIRM_S="0.1",
+               VNFLAB_SYSFS_NET=str(fake / "sysfs"), VNFLAB_CLICKOS_POLL_S="0.05", **env_extra)
     return subprocess.run(["bash", str(DOMU), *args], capture_output=True, text=True, env=env, check=False, timeout=30)
 
 
-def test_domu_start_writes_the_xl_config_and_loads_click_through_xenstore(fake_xl: Path) -> None:
-    kernel = fake_xl / "clickos_x86_64"
+def start_clickos(fake: Path, click: Path, *extra: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    kernel = fake / "clickos_x86_64"
     kernel.write_bytes(b"k")
+    return domu(fake, "start", "vnflab-xen-0", "--kernel", str(kernel), "--memory", "12", "--state-dir",
+                str(fake / "run"), "--vif", "vbr-xen-i=02:00:c6:13:18:02", "--click", str(click),
+                "--set", "ADDRESS=198.19.24.2", "--set", "MAC=02:00:c6:13:18:02", *extra, **env_extra)
+
+
+# A configuration whose comments, blank lines and chunk boundaries are the loader's pitfalls: byte 512 of
+# the stripped text is a newline (a command substitution would drop it and join two lines), "//" inside a
+# string is no comment, a block comment spans lines.
+CLICK_LINES = [f"e{i:02d} :: Counter; // element {i}" for i in range(40)]
+CLICK = ("// vnflab test configuration\n\n/* a block\n   comment */ AddressInfo(me @ADDRESS@ @MAC@);\npadding :: Null;  /* aligns */\n"
+         + "\n".join(CLICK_LINES) + "\n"
+         + 'msg :: Script(print "http://not/a/comment" /* gone */);\n\t \nFromDevice(0) -> Discard; // last\n')
+
+
+def click_stripped() -> str:
+    body = "".join(f"e{i:02d} :: Counter;\n" for i in range(40))
+    return ("AddressInfo(me 198.19.24.2 02:00:c6:13:18:02);\npadding :: Null;\n" + body
+            + 'msg :: Script(print "http://not/a/comment" );\nFromDevice(0) -> Discard;\n')
+
+
+def test_domu_start_writes_the_xl_config_and_loads_click_through_xenstore(fake_xl: Path) -> None:
     click = fake_xl / "responder.click"
-    click.write_text("AddressInfo(me @ADDRESS@ @MAC@);\n" + "// padding\n" * 60)
-    done = domu(fake_xl, "start", "vnflab-xen-0", "--kernel", str(kernel), "--memory", "12", "--state-dir",
-                str(fake_xl / "state"), "--vif", "lo=02:00:c6:13:18:02", "--click", str(click),
-                "--set", "ADDRESS=198.19.24.2", "--set", "MAC=02:00:c6:13:18:02")
+    click.write_text(CLICK)
+    done = domu(fake_xl, "start", "vnflab-xen-0", "--kernel", str(click), "--memory", "12", "--state-dir",
+                str(fake_xl / "state"), "--vif", "lo=02:00:c6:13:18:02", "--click", str(click))
     # lo is no bridge: the script must refuse it before calling xl
     assert done.returncode == 2 and "bridge lo does not exist" in done.stderr
-    bridge = next((p.name for p in Path("/sys/class/net").iterdir() if (p / "bridge").is_dir()), None)
-    if bridge is None:
-        pytest.skip("no bridge on this machine to attach the vif to")
-    done = domu(fake_xl, "start", "vnflab-xen-0", "--kernel", str(kernel), "--memory", "12", "--state-dir",
-                str(fake_xl / "state"), "--vif", f"{bridge}=02:00:c6:13:18:02", "--click", str(click),
-                "--set", "ADDRESS=198.19.24.2", "--set", "MAC=02:00:c6:13:18:02")
+    done = start_clickos(fake_xl, click, "--cpus", "1")
     assert done.returncode == 0, done.stderr
     cfg = (fake_xl / "domain.cfg").read_text()
     assert 'name = "vnflab-xen-0"' in cfg and "memory = 12" in cfg and 'type = "pv"' in cfg
+    assert 'cpus = "1"' in cfg
     for event in ("on_crash", "on_reboot", "on_poweroff"):  # kept for the health check, never restarted
         assert f'{event} = "preserve"' in cfg
-    assert f"vif = [ 'mac=02:00:c6:13:18:02,bridge={bridge}' ]" in cfg
+    assert "vif = [ 'mac=02:00:c6:13:18:02,bridge=vbr-xen-i' ]" in cfg
+    expected = click_stripped()
+    assert expected[511] == "\n", "the test's chunk boundary must fall on a newline"
+    assert (fake_xl / "run" / "vnflab-xen-0.click").read_text() == expected
+    # what the guest reads back, chunk after chunk, is exactly the stripped configuration
+    assert (fake_xl / "loaded.click").read_text() == expected
     calls = (fake_xl / "calls.log").read_text().splitlines()
     writes = [c for c in calls if c.startswith("xenstore-write /local/domain/7/data/clickos/0/config/")]
-    assert len(writes) == 2, "the configuration goes in chunks of at most 512 bytes"
-    assert calls[-1] == "xenstore-write /local/domain/7/data/clickos/0/status Running"
-    assert "198.19.24.2" in (fake_xl / "state" / "vnflab-xen-0.click").read_text()
+    assert len(writes) == -(-len(expected) // 512), "chunks of at most 512 bytes"
+    assert [c for c in calls if c.startswith("xenstore-write")][-1] == \
+        "xenstore-write /local/domain/7/data/clickos/0/status Running"
+
+
+def test_clickos_loader_waits_for_the_guest_to_create_data_clickos(fake_xl: Path) -> None:
+    """ClickOS sets its watch on data/clickos only once booted: nothing may be written before it exists."""
+    (fake_xl / "boots-after").write_text("6")
+    click = fake_xl / "responder.click"
+    click.write_text(CLICK)
+    done = start_clickos(fake_xl, click)
+    assert done.returncode == 0, done.stderr
+    calls = (fake_xl / "calls.log").read_text().splitlines()
+    assert not [c for c in calls if c.startswith("EARLY")], "a write reached xenstore before data/clickos existed"
+    asked = [i for i, c in enumerate(calls) if c == "xenstore-exists /local/domain/7/data/clickos"]
+    first_write = next(i for i, c in enumerate(calls) if c.startswith("xenstore-write /local/domain/7/"))
+    assert len(asked) == 7 and asked[-1] < first_write, "the loader asked until the key was there, then wrote"
+    assert (fake_xl / "loaded.click").read_text() == click_stripped()
+
+
+def test_clickos_loader_gives_up_when_the_guest_never_boots(fake_xl: Path) -> None:
+    (fake_xl / "never-boots").touch()
+    click = fake_xl / "responder.click"
+    click.write_text(CLICK)
+    started = time.monotonic()
+    done = start_clickos(fake_xl, click, VNFLAB_CLICKOS_BOOT_TIMEOUT_S="2")
+    assert done.returncode == 1
+    assert "no /local/domain/7/data/clickos within 2 s" in done.stderr
+    assert time.monotonic() - started < 15
+    assert "xenstore-write" not in (fake_xl / "calls.log").read_text()
+
+
+def test_clickos_start_fails_with_the_consoles_words_when_the_router_does_not_start(fake_xl: Path) -> None:
+    """An earlier domain of the same name left "Starting driver" in the appended console log: only this
+    domain's part counts, and its "Router init failed" fails the start with Click's own error."""
+    (fake_xl / "console" / "guest-vnflab-xen-0.log").write_text(
+        "[router_thread:158] Starting driver...\n\n[router_thread:162] Stopping driver...\n")
+    (fake_xl / "router-says").write_text(
+        "[on_status:218] status change to Running\nconfig:41: unknown element class 'Conter'\n"
+        "[router_thread:149] Router init failed!\n")
+    click = fake_xl / "responder.click"
+    click.write_text(CLICK)
+    done = start_clickos(fake_xl, click)
+    assert done.returncode == 1, done.stderr
+    assert "ClickOS domain vnflab-xen-0: Router init failed" in done.stderr
+    assert "config:41: unknown element class 'Conter'" in done.stderr
+    assert "Stopping driver" not in done.stderr, "the earlier domain's console lines are not this domain's"
+    assert "xl destroy vnflab-xen-0" in (fake_xl / "calls.log").read_text(), "a failed router's domain is removed"
+
+
+def test_clickos_start_fails_when_the_guest_crashes_while_booting(fake_xl: Path) -> None:
+    (fake_xl / "boots-after").write_text("1000")
+    (fake_xl / "state").write_text("----c-")
+    (fake_xl / "boot-console").write_text(
+        "Xen Minimal OS!\nGPF rip: 0x5e2f1, error_code=0\nThread: xenstore\nRIP: e033:[<00000000000005e2f1>]\n")
+    click = fake_xl / "responder.click"
+    click.write_text(CLICK)
+    done = start_clickos(fake_xl, click, VNFLAB_XEN_KEEP_FAILED="1")
+    assert done.returncode == 1
+    assert "is dead (xl list state ----c-) before it created data/clickos" in done.stderr
+    assert "GPF rip: 0x5e2f1" in done.stderr
+    assert "xl destroy" not in (fake_xl / "calls.log").read_text(), "VNFLAB_XEN_KEEP_FAILED=1 keeps the domain"
+
+
+@pytest.mark.parametrize(("says", "ok"), [
+    ("[ vnflab-xen-0 ][ 0 ]: installed new router.\n[ vnflab-xen-0 ][ 0 ]: started router.\n", True),
+    ("[ vnflab-xen-0 ] failed to install router.\n", False),
+])
+def test_clickos_ctl_is_judged_by_what_it_prints(fake_xl: Path, says: str, ok: bool) -> None:
+    """clickos-ctl exits 0 even when it refuses a domain."""
+    ctl = fake_xl / "bin" / "clickos"
+    ctl.write_text(f"""#!/bin/bash
+echo "clickos $*" >>{fake_xl}/calls.log
+printf '%s' '{says}'
+if [[ '{says}' == *started* ]]; then xenstore-write /local/domain/7/data/clickos/0/status Running; fi
+exit 0
+""")
+    ctl.chmod(0o755)
+    click = fake_xl / "responder.click"
+    click.write_text(CLICK)
+    done = start_clickos(fake_xl, click, "--click-ctl", "clickos-ctl")
+    calls = (fake_xl / "calls.log").read_text()
+    assert f"clickos install -s vnflab-xen-0 {fake_xl}/run/vnflab-xen-0.click" in calls
+    if ok:
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode == 2
+        assert "clickos-ctl did not install and start the router in vnflab-xen-0 (exit 0)" in done.stderr
+        assert "failed to install router." in done.stderr
+
+
+def test_cosmos_is_refused_with_a_reason(fake_xl: Path) -> None:
+    click = fake_xl / "responder.click"
+    click.write_text(CLICK)
+    done = start_clickos(fake_xl, click, "--click-ctl", "cosmos")
+    assert done.returncode == 2 and "Cosmos (sysml/cosmos) cannot be obtained" in done.stderr
+    assert "xl create" not in (fake_xl / "calls.log").read_text()
 
 
 @pytest.mark.parametrize(("domain_type", "tsc_native"), [("pv", False), ("pvh", True)])
 def test_domu_start_of_a_linux_domain_by_type(fake_xl: Path, domain_type: str, tsc_native: bool) -> None:
     """PVH domains get tsc_mode native (they die on RDTSCP emulation under nested TCG); PV ones do not."""
-    bridge = next((p.name for p in Path("/sys/class/net").iterdir() if (p / "bridge").is_dir()), None)
-    if bridge is None:
-        pytest.skip("no bridge on this machine to attach the vif to")
+    bridge = "vbr-xen-i"  # a bridge in the fixture's fake /sys/class/net
     kernel, initrd = fake_xl / "vmlinux", fake_xl / "initramfs.cpio.gz"
     kernel.write_bytes(b"k")
     initrd.write_bytes(b"i")
@@ -200,7 +352,6 @@ def test_domu_start_of_a_linux_domain_by_type(fake_xl: Path, domain_type: str, t
 def test_domu_health_says_why_a_domain_is_dead(fake_xl: Path, state: str, why: str) -> None:
     (fake_xl / "created").touch()
     (fake_xl / "state").write_text(state)
-    (fake_xl / "console").mkdir()
     (fake_xl / "console" / "guest-vnflab-xen-0.log").write_text(
         "vnflab: network up\n[    6.908695] Kernel panic - not syncing: kmem_cache_create_usercopy: Failed\n"
         "[    6.908695] CPU: 0 PID: 1 Comm: swapper/0\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
-def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_playbook(name: str, *extra: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(ROOT / "tests/static/playbooks" / name),
                            "-e", f"ansible_python_interpreter={sys.executable}", *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), **env))
 
 
 @pytest.mark.parametrize(("variables", "named"), [
@@ -178,3 +179,31 @@ def test_validate_rejects_bad_sources_before_the_lab_changes(tmp_path: Path, mir
     assert done.returncode != 0
     assert expected in done.stdout, done.stdout[-3000:]
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").glob("*/samples.jsonl"))
+
+
+def test_osv_path_in_check_mode_verifies_the_mirror_and_changes_nothing(tmp_path: Path, mirror: Path) -> None:
+    """The real-server OSv path in check mode: every source verified against the mirror, no build, nothing written;
+    the proxy VM gets its addresses as OSv kernel options (--ip) and the image stores them before the program."""
+    out = tmp_path / "server"
+    done = run_playbook("kvm-osv-check.yml", "--check", "-e", f"out_dir={out}", "-e", f"mirror_dir={mirror}",
+                        ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    assert done.returncode == 0, done.stdout[-4000:]
+    for name in ("osv", "musl_1.2.1", "musl_0.9.12", "kbuild", "acpica"):
+        assert f"changed: [localhost] => (item={name} " in done.stdout, f"{name} not verified:\n{done.stdout[-4000:]}"
+    assert re.search(r"TASK \[platform_kvm : Capstan source\] \**\nchanged:", done.stdout), done.stdout[-4000:]
+    assert not out.exists(), "check mode wrote on the server"
+    args = json.loads(re.search(r"PROXY_ARGS=(\[.*?\]) IMAGE_CMDLINE", done.stdout.replace('\\"', '"')).group(1))
+    assert args[:2] == ["--osv", "--kernel"] and args[args.index("--disk") + 1].endswith(".qemu")
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--ip"] == [
+        "eth0,198.18.21.1,255.255.255.0", "eth1,198.18.22.1,255.255.255.0"]
+    cmdline = re.search(r'IMAGE_CMDLINE=\\"(.*?)\\"', done.stdout).group(1)
+    assert cmdline.startswith("--ip=eth0,198.18.21.1,255.255.255.0 --ip=eth1,198.18.22.1,255.255.255.0 --rootfs=rofs /")
+    assert "/vnflab-proxy.so --mode udp" in cmdline
+
+
+def test_osv_path_in_check_mode_rejects_a_tampered_mirror(tmp_path: Path, mirror: Path) -> None:
+    (mirror / "capstan.tar.gz").write_bytes(b"tampered")
+    done = run_playbook("kvm-osv-check.yml", "--check", "-e", f"out_dir={tmp_path / 'server'}",
+                        "-e", f"mirror_dir={mirror}")
+    assert done.returncode != 0
+    assert "checksum mismatch" in done.stdout and "capstan.tar.gz" in done.stdout, done.stdout[-3000:]

@@ -4,6 +4,7 @@ the domain lifecycle script writes the xl configuration it should, and bad input
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -26,16 +27,33 @@ def run_playbook(name: str, *extra: str) -> subprocess.CompletedProcess[str]:
                           env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg")))
 
 
-def local_mirror(tmp_path: Path, name: str) -> str:
-    """A local git repository standing in for an upstream one (an air-gapped lab's mirror)."""
-    repo = tmp_path / "mirrors" / name
-    repo.mkdir(parents=True)
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
-    subprocess.run(["git", "init", "-q", "-b", "master", str(repo)], check=True)
-    (repo / "README").write_text(name)
-    subprocess.run([*git, "add", "README"], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "mirror"], check=True)
-    return str(repo)
+SOURCE_NAMES = ("clickos", "mini-os", "toolchain", "lwip", "newlib", "clickos-ctl")
+
+
+def source_mirror(tmp_path: Path) -> tuple[Path, list[dict[str, str]]]:
+    """A source mirror like ../shared/unikernels/sources: one archive per source (one top folder each), a Debian
+    xen source package (.dsc listing its orig tarball), SHA256SUMS over all; and the pins naming them."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    pins = []
+    for name in SOURCE_NAMES:
+        tree = tmp_path / "trees" / name
+        tree.mkdir(parents=True)
+        (tree / "README").write_text(name)
+        subprocess.run(["tar", "-C", str(tree.parent), "-czf", str(mirror / f"{name}.tar.gz"), name], check=True)
+        pins.append({"name": name, "archive": f"{name}.tar.gz", "version": "0123456789abcdef0123456789abcdef01234567",
+                     "git_url": f"https://example.invalid/{name}.git"})
+    orig = mirror / "xen_4.17.5.orig.tar.xz"
+    orig.write_bytes(b"not really xz")
+    digest = hashlib.sha256(orig.read_bytes()).hexdigest()
+    (mirror / "xen_4.17.5-1.dsc").write_text(
+        f"Format: 3.0 (quilt)\nSource: xen\nVersion: 4.17.5-1\nChecksums-Sha256:\n {digest} {len(orig.read_bytes())}"
+        f" {orig.name}\n")
+    pins.append({"name": "xen", "archive": "xen_4.17.5-1.dsc", "version": "4.17.5-1"})
+    sums = subprocess.run(["sha256sum", *sorted(p.name for p in mirror.iterdir())], cwd=mirror, capture_output=True,
+                          text=True, check=True).stdout
+    (mirror / "SHA256SUMS").write_text(sums)
+    return mirror, pins
 
 
 def test_clickos_from_an_image_passes_check_mode(tmp_path: Path) -> None:
@@ -45,25 +63,56 @@ def test_clickos_from_an_image_passes_check_mode(tmp_path: Path) -> None:
                         "-e", json.dumps({"platform_xen_clickos_image": str(image)}))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ClickOS image from the controller" in done.stdout
+    assert "Build ClickOS and clickos-ctl (build host" not in done.stdout
     assert not (tmp_path / "cache" / "clickos_x86_64").exists(), "check mode must not copy"
 
 
-@pytest.mark.parametrize("ctl", ["xenstore", "clickos-ctl"])
-def test_clickos_build_from_mirrors_passes_check_mode(tmp_path: Path, ctl: str) -> None:
-    sources = {name: {"repo": local_mirror(tmp_path, name), "version": "master"}
-               for name in ("clickos", "minios", "toolchain", "xen")}
-    variables = {"platform_xen_clickos_build": True, "platform_xen_clickos_sources": sources,
-                 "platform_xen_clickos_ctl": ctl,
-                 "platform_xen_clickos_ctl_repo": {"repo": local_mirror(tmp_path, "clickos-ctl"), "version": "master"}}
-    done = run_playbook("xen-clickos.yml", "--check", "-e", f"out_dir={tmp_path}", "-e", json.dumps(variables))
+def test_clickos_build_from_a_source_mirror_passes_check_mode(tmp_path: Path) -> None:
+    mirror, pins = source_mirror(tmp_path)
+    done = run_playbook("xen-clickos.yml", "--check", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
+                        "-e", json.dumps({"platform_xen_clickos_sources": pins, "platform_xen_clickos_ctl": "clickos-ctl"}))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Build ClickOS (make elemlist, make minios)" in done.stdout
-    assert ("Build clickos-ctl" in done.stdout) == (ctl == "clickos-ctl")
-    assert not (tmp_path / "cache" / "src").exists(), "check mode must not clone"
+    for task in ("Sources at their pins", "Build ClickOS and clickos-ctl (build host"):
+        assert task in done.stdout
+    assert not (tmp_path / "build" / "src").exists(), "check mode must not unpack"
+
+
+def test_clickos_build_refuses_an_archive_that_does_not_match_the_mirror(tmp_path: Path) -> None:
+    mirror, pins = source_mirror(tmp_path)
+    (mirror / "mini-os.tar.gz").write_bytes(b"tampered")
+    done = run_playbook("xen-clickos.yml", "--check", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
+                        "-e", json.dumps({"platform_xen_clickos_sources": pins}))
+    assert done.returncode != 0
+    assert "mini-os" in done.stdout and "SHA256SUMS" in done.stdout
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"version": "master"}, "is not a full 40-digit commit id"),
+    ({"drop": "newlib"}, "needs exactly one entry each"),
+])
+def test_clickos_pins_are_validated_naming_the_variable(tmp_path: Path, change: dict[str, str], named: str) -> None:
+    mirror, pins = source_mirror(tmp_path)
+    if "drop" in change:
+        pins = [pin for pin in pins if pin["name"] != change["drop"]]
+    else:
+        pins[0].update(change)
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}", "-e", "entry=validate",
+                        "-e", json.dumps({"platform_xen_clickos_sources": pins}))
+    assert done.returncode != 0
+    assert "platform_xen_clickos_sources" in done.stdout and named in done.stdout
+
+
+def test_xen_headers_need_a_mirror_in_git_mode(tmp_path: Path) -> None:
+    """Debian's xen source package comes from a mirror, never from git: git mode says which variable to set."""
+    _, pins = source_mirror(tmp_path)
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", "entry=validate",
+                        "-e", json.dumps({"platform_xen_clickos_sources": pins}))
+    assert done.returncode != 0
+    assert "platform_xen_clickos_sources[xen]" in done.stdout and ".dsc" in done.stdout
 
 
 def test_clickos_needs_an_image_or_a_build(tmp_path: Path) -> None:
-    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}")
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", "platform_xen_clickos_build=false")
     assert done.returncode != 0
     assert "platform_xen_clickos_image" in done.stdout and "platform_xen_clickos_build" in done.stdout
 
@@ -72,7 +121,7 @@ def test_clickos_needs_an_image_or_a_build(tmp_path: Path) -> None:
     ({"platform_xen_guest": "unikraft"}, "platform_xen_guest"),
     ({"platform_xen_clickos_ctl": "ssh"}, "platform_xen_clickos_ctl"),
     ({"platform_xen_memory_mb": "lots"}, "platform_xen_memory_mb"),
-    ({"platform_xen_clickos_sources": {"clickos": {"repo": "x", "version": "y"}}}, "minios"),
+    ({"platform_xen_clickos_sources": [{"name": "minios", "version": "y"}]}, "platform_xen_clickos_sources"),
     ({"platform_xen_guest": "linux-pv", "platform_xen_memory_mb": 32}, "platform_xen_memory_mb"),
     ({"platform_xen_domu_type": "hvm"}, "platform_xen_domu_type"),
     ({"platform_xen_guest": "clickos", "platform_xen_domu_type": "pvh"}, "platform_xen_domu_type"),

@@ -4,6 +4,7 @@ vnflab-microvm that are refused before anything starts."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ BUILD_CAPSTAN = FILES / "vnflab-build-capstan"
 COMPOSE = FILES / "vnflab-osv-compose"
 MICROVM = FILES / "vnflab-microvm"
 CAPSTAN_PATCH = FILES / "patches" / "capstan-gophercloud-debian.patch"
+OSV_PATCH = FILES / "patches" / "osv-udp-max-datagram.patch"
 MIRROR = Path(os.environ.get("VNFLAB_SOURCE_MIRROR", ROOT.parent / "shared" / "unikernels" / "sources"))
 
 
@@ -49,8 +51,27 @@ def fake_dpkg_env(tmp_path: Path, missing: tuple[str, ...] = ()) -> dict[str, st
 # --- vnflab-build-osv ----------------------------------------------------------------------------------------
 
 
+def preimage(patch: Path) -> dict[str, str]:
+    """The files a one-hunk-per-file unified diff applies to, rebuilt from its context and '-' lines (with the
+    hunk's start line kept by padding), so a fake tree can take the project's real patch."""
+    files: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in patch.read_text().splitlines():
+        if line.startswith("--- a/"):
+            current = files.setdefault(line[6:].split("\t")[0], [])
+        elif line.startswith("@@"):
+            start = int(line.split()[1][1:].split(",")[0])
+            current.extend(["// padding"] * (start - 1 - len(current)))
+        elif line.startswith((" ", "-")) and not line.startswith("---"):
+            current.append(line[1:])
+    return {name: "\n".join(lines) + "\n" for name, lines in files.items()}
+
+
 def fake_osv_tree(tmp_path: Path, build_script: str | None = None) -> Path:
     tree = tmp_path / "osv"
+    for name, text in preimage(OSV_PATCH).items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text(text)
     for sub in ("scripts", "musl_1.2.1", "musl_0.9.12", "kbuild", "external/x64/acpica/source"):
         (tree / sub).mkdir(parents=True, exist_ok=True)
     for name in ("Makefile", "musl_1.2.1/Makefile", "musl_0.9.12/Makefile", "kbuild/Makefile.osv"):
@@ -119,6 +140,24 @@ def test_build_osv_copies_the_outputs_and_records_the_build(tmp_path: Path) -> N
     listed = run(BUILD_OSV, "--print-packages").stdout.split()
     assert sorted(p.split("=")[0] for p in info["packages"]) == sorted(listed)
     assert all(p.endswith("=1.0") for p in info["packages"])
+    digest = hashlib.sha256(OSV_PATCH.read_bytes()).hexdigest()
+    assert info["patches"] == [f"{digest}:osv-udp-max-datagram.patch"]
+    udp = (tree / "bsd/sys/netinet/udp_usrreq.cc").read_text()
+    assert "> IP_MAXPACKET) {" in udp and "> IP_MAXSEGMENT) {" not in udp
+    # A second build of the same tree finds the patch applied and builds again.
+    again = run(BUILD_OSV, "--src", tree, "--out", out, env=fake_dpkg_env(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert "already applied" in again.stderr
+    assert (tree / "bsd/sys/netinet/udp_usrreq.cc").read_text() == udp
+
+
+def test_build_osv_fails_on_a_patch_that_does_not_apply(tmp_path: Path) -> None:
+    tree = fake_osv_tree(tmp_path)
+    (tree / "bsd/sys/netinet/udp_usrreq.cc").write_text("something else\n")
+    done = run(BUILD_OSV, "--src", tree, "--out", tmp_path / "out", env=fake_dpkg_env(tmp_path))
+    assert done.returncode == 4
+    assert "osv-udp-max-datagram.patch does not apply" in done.stderr
+    assert not (tmp_path / "out" / "loader.img").exists()
 
 
 def test_build_osv_fails_when_the_build_fails_or_leaves_no_loader(tmp_path: Path) -> None:
@@ -301,3 +340,19 @@ def test_microvm_refuses_bad_osv_options(tmp_path: Path, extra: tuple[str, ...],
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.skipif(not (MIRROR / "osv.tar.gz").exists(), reason=f"no source mirror at {MIRROR}")
+def test_osv_patch_applies_to_the_pinned_source(tmp_path: Path) -> None:
+    name = "bsd/sys/netinet/udp_usrreq.cc"
+    with tarfile.open(MIRROR / "osv.tar.gz") as archive:
+        member = archive.extractfile(f"osv/{name}")
+        assert member is not None
+        original = member.read().decode()
+    assert original.count("sizeof(struct udpiphdr) > IP_MAXSEGMENT") == 1
+    (tmp_path / name).parent.mkdir(parents=True)
+    (tmp_path / name).write_text(original)
+    done = run("patch", "-p1", "--forward", "--batch", "-i", OSV_PATCH, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    patched = (tmp_path / name).read_text()
+    assert "sizeof(struct udpiphdr) > IP_MAXPACKET" in patched and "IP_MAXSEGMENT) {" not in patched

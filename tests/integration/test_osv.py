@@ -5,7 +5,7 @@ Builds once per input set under ``.cache/osv-test/<key>`` (key: the mirror's SHA
 Capstan patch, the proxy sources); the first OSv build takes 5-15 min on 2 cores, so the module is marked heavy.
 Topology (root namespace bridges ``osvt-br0``/``osvt-br1``, namespaces ``osvt-a``/``osvt-b``)::
 
-    osvt-a 198.18.249.2/30 -- osvt-br0 -- OSv eth0 198.18.249.1 | eth1 198.18.249.5 -- osvt-br1 -- osvt-b 198.18.249.6/30
+    osvt-a 198.18.249.2/30 -- osvt-br0 -- OSv eth0 .1 | eth1 198.18.249.5 -- osvt-br1 -- osvt-b 198.18.249.6/30
 
 Needs root, qemu-system-x86, the OSv and Capstan build packages (vnflab-build-osv/-capstan --print-packages) and the
 source mirror (VNFLAB_SOURCE_MIRROR, default ../shared/unikernels/sources).
@@ -210,7 +210,7 @@ def test_proxy_relays_every_size_both_ways(lab: OsvLab, artifacts: dict[str, Pat
 @pytest.mark.timeout(600)
 def test_probe_instance_answers_ping_and_append_replaces_the_image_command(lab: OsvLab,
                                                                             artifacts: dict[str, Path]) -> None:
-    append = f"/vnflab-proxy.so --mode udp --host-a {A} --host-b {A} --proxy-a {PA} --proxy-b {PA}"
+    append = f"/vnflab-proxy.so --mode udp --host-a {A} --host-b {B} --proxy-a {PA} --proxy-b {PA}"
     lab.start("osvt-probe", artifacts, ["osvt-br0"], [f"eth0,{PA},{MASK}"], append, mem=32)
     lab.wait_console("osvt-probe", "vnflab-proxy: ready mode=udp")
     assert "usage: vnflab-proxy" not in lab.console("osvt-probe")  # the image's own command is --help

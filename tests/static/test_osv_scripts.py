@@ -233,10 +233,13 @@ set -eu
 shift
 loader="" fs="" cmd=""
 while [ $# -gt 2 ]; do
-  case $1 in -l) loader=$2; shift 2 ;; --fs) fs=$2; shift 2 ;; -c) cmd=$2; shift 2 ;; *) echo "bad $1" >&2; exit 9 ;; esac
+  case $1 in
+    -l) loader=$2; shift 2 ;; --fs) fs=$2; shift 2 ;; -c) cmd=$2; shift 2 ;; *) echo "bad $1" >&2; exit 9 ;;
+  esac
 done
 name=$1 dir=$2
-cmp -s "$CAPSTAN_ROOT/repository/$loader/$loader.qemu" "$FAKE_EXPECT_LOADER" || { echo "loader not in place" >&2; exit 9; }
+cmp -s "$CAPSTAN_ROOT/repository/$loader/$loader.qemu" "$FAKE_EXPECT_LOADER" \
+  || { echo "loader not in place" >&2; exit 9; }
 { echo "loader=$loader"; echo "fs=$fs"; echo "cmd=$cmd"; echo "name=$name";
   (cd "$dir" && find . | sort | tr '\n' ' '); echo; } > "$FAKE_RECORD"
 [ -z "${FAKE_FAIL:-}" ] || { echo "fake capstan: failing as asked" >&2; exit 1; }
@@ -274,7 +277,8 @@ def test_compose_calls_capstan_offline_with_the_local_loader(compose_inputs: dic
     record = compose_inputs["record"].read_text().splitlines()
     assert record[:4] == ["loader=osv-loader", "fs=rofs", f"cmd={cmd}", "name=vnflab-proxy"]
     assert set(record[4].split()) == {".", "./dev", "./proc", "./tmp", "./vnflab-proxy.so"}
-    assert (root / "repository" / "osv-loader" / "osv-loader.qemu").read_bytes() == compose_inputs["loader"].read_bytes()
+    placed = root / "repository" / "osv-loader" / "osv-loader.qemu"
+    assert placed.read_bytes() == compose_inputs["loader"].read_bytes()
     assert not list(root.glob("stage.*")), "the staging folder is removed"
 
 

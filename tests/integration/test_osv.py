@@ -51,7 +51,7 @@ pytestmark = [
 def cache_key() -> str:
     digest = hashlib.sha256((MIRROR / "SHA256SUMS").read_bytes())
     for path in sorted([FILES / "vnflab-build-osv", FILES / "vnflab-build-capstan", FILES / "vnflab-osv-compose",
-                        *FILES.glob("patches/capstan-*.patch"), *(REPO / "src" / "proxy").glob("*.[ch]")]):
+                        *FILES.glob("patches/*.patch"), *(REPO / "src" / "proxy").glob("*.[ch]")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 

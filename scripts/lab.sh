@@ -9,12 +9,22 @@ cd "$here"
 bash scripts/install.sh
 # shellcheck disable=SC1091
 source .venv/bin/activate
+# The teardown gets the user's inventory too (-i/--inventory), never their tags: without it, a run against
+# inventory/example-real would tear down the local lab instead.
+inventory=()
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[$i]}" in
+    -i|--inventory|--inventory-file) inventory+=("${args[$i]}" "${args[$((i + 1))]:-}"); i=$((i + 1)) ;;
+    -i?*|--inventory=*|--inventory-file=*) inventory+=("${args[$i]}") ;;
+  esac
+done
 status=0
 ansible-playbook site.yml "$@" || status=$?
 if [ "${VNFLAB_KEEP_LAB:-0}" != "1" ]; then
-  ansible-playbook site.yml --tags teardown || status=$?
+  ansible-playbook site.yml ${inventory[@]+"${inventory[@]}"} --tags teardown || status=$?
 fi
-latest=$(ls -1d results/*/ 2>/dev/null | tail -n 1)
+latest=$(ls -1d results/*/ 2>/dev/null | tail -n 1 || true)  # no results/ yet: ls fails, pipefail
 if [ -n "$latest" ] && [ -f "${latest}report.md" ]; then
   echo "vnflab: report at ${latest}report.md"
 elif [ -n "$latest" ]; then

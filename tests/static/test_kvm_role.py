@@ -24,7 +24,8 @@ def run_playbook(name: str, *extra: str, **env: str) -> subprocess.CompletedProc
     return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", str(ROOT / "tests/static/playbooks" / name),
                            "-e", f"ansible_python_interpreter={sys.executable}", *extra],
                           cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), **env))
+                          env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+                                   **env))
 
 
 @pytest.mark.parametrize(("variables", "named"), [

@@ -13,7 +13,7 @@ source .venv/bin/activate
 counts=${*:-1 2 4 8}
 json_counts="[$(echo "$counts" | tr ' ' ',')]"
 results=${VNFLAB_RESULTS_DIR:-$here/results}
-before=$(ls -1d "$results"/*/ 2>/dev/null | wc -l)
+before=$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)  # no results folder yet: ls fails, pipefail
 ansible-playbook site.yml --tags boot,memory -e vnflab_profile=quick \
   -e "{\"vnflab_platforms\": [\"kvm\"], \"vnflab_boot_counts\": $json_counts, \"vnflab_memory_counts\": $json_counts,
        \"vnflab_max_instances\": 1024, \"vnflab_results_dir\": \"$results\"}"

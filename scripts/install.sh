@@ -12,7 +12,7 @@ packages=(python3 python3-venv python3-dev gcc make libc6-dev git iproute2 iptab
           qemu-utils debootstrap fdisk e2fsprogs socat apt-cacher-ng openssh-client)  # emulated servers (Xen, Molecule)
 missing=()
 for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" = 'install ok installed' ] || missing+=("$pkg")
 done
 # The microVM builder fetches Debian's cloud kernel with apt-get download: it needs package lists.
 if ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
@@ -34,4 +34,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e ".[test]"
   touch "$stamp"
 fi
-echo "vnflab install: ready ($(.venv/bin/ansible --version | head -n 1))"
+echo "vnflab install: ready ($(.venv/bin/ansible --version | sed -n 1p))"

@@ -70,7 +70,8 @@ def test_clickos_from_an_image_passes_check_mode(tmp_path: Path) -> None:
 def test_clickos_build_from_a_source_mirror_passes_check_mode(tmp_path: Path) -> None:
     mirror, pins = source_mirror(tmp_path)
     done = run_playbook("xen-clickos.yml", "--check", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
-                        "-e", json.dumps({"platform_xen_clickos_sources": pins, "platform_xen_clickos_ctl": "clickos-ctl"}))
+                        "-e", json.dumps({"platform_xen_clickos_sources": pins,
+                                          "platform_xen_clickos_ctl": "clickos-ctl"}))
     assert done.returncode == 0, done.stdout + done.stderr
     for task in ("Sources at their pins", "Build ClickOS and clickos-ctl (build host"):
         assert task in done.stdout
@@ -96,8 +97,8 @@ def test_clickos_pins_are_validated_naming_the_variable(tmp_path: Path, change: 
         pins = [pin for pin in pins if pin["name"] != change["drop"]]
     else:
         pins[0].update(change)
-    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}", "-e", "entry=validate",
-                        "-e", json.dumps({"platform_xen_clickos_sources": pins}))
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
+                        "-e", "entry=validate", "-e", json.dumps({"platform_xen_clickos_sources": pins}))
     assert done.returncode != 0
     assert "platform_xen_clickos_sources" in done.stdout and named in done.stdout
 
@@ -246,7 +247,8 @@ def start_clickos(fake: Path, click: Path, *extra: str, **env_extra: str) -> sub
 # the stripped text is a newline (a command substitution would drop it and join two lines), "//" inside a
 # string is no comment, a block comment spans lines.
 CLICK_LINES = [f"e{i:02d} :: Counter; // element {i}" for i in range(40)]
-CLICK = ("// vnflab test configuration\n\n/* a block\n   comment */ AddressInfo(me @ADDRESS@ @MAC@);\npadding :: Null;  /* aligns */\n"
+CLICK = ("// vnflab test configuration\n\n/* a block\n   comment */ AddressInfo(me @ADDRESS@ @MAC@);\n"
+         + "padding :: Null;  /* aligns */\n"
          + "\n".join(CLICK_LINES) + "\n"
          + 'msg :: Script(print "http://not/a/comment" /* gone */);\n\t \nFromDevice(0) -> Discard; // last\n')
 

@@ -487,3 +487,20 @@ def test_grub_settings_fix_dom0_memory_and_vcpus(tmp_path: Path, vcpus: int, exp
     assert f'GRUB_CMDLINE_XEN_DEFAULT="{expected}"' in settings
     assert 'GRUB_CMDLINE_XEN="console=com1 com1=115200,8n1"' in settings
     assert "GRUB_CMDLINE_LINUX_XEN_REPLACE" not in settings
+
+
+def test_stop_all_counts_a_domain_destroyed_meanwhile_as_stopped(fake_xl: Path) -> None:
+    """The boot play's own stops and the teardown's stop-all raced: xl destroy of a domain that had just gone
+    failed with 'invalid domain identifier' and the teardown failed. Only a domain still there is a failure."""
+    xl = fake_xl / "bin" / "xl"
+    xl.write_text(xl.read_text().replace(
+        "  destroy) rm -f", "  destroy) [ ! -f {0}/destroy-fails ] || {{ echo \"$2 is an invalid domain identifier (rc=-6)\" >&2;"
+        " [ -f {0}/still-there ] || rm -f {0}/created; exit 1; }}\n           rm -f".format(fake_xl)))
+    for still_there, status in ((False, 0), (True, 1)):
+        (fake_xl / "created").touch()
+        (fake_xl / "destroy-fails").touch()
+        if still_there:
+            (fake_xl / "still-there").touch()
+        done = domu(fake_xl, "stop-all", "--prefix", "vnflab-xen-")
+        assert done.returncode == status, done.stderr
+        assert "vnflab-xen-0 is an invalid domain identifier" in done.stderr

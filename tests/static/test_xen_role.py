@@ -493,9 +493,9 @@ def test_stop_all_counts_a_domain_destroyed_meanwhile_as_stopped(fake_xl: Path) 
     """The boot play's own stops and the teardown's stop-all raced: xl destroy of a domain that had just gone
     failed with 'invalid domain identifier' and the teardown failed. Only a domain still there is a failure."""
     xl = fake_xl / "bin" / "xl"
-    xl.write_text(xl.read_text().replace(
-        "  destroy) rm -f", "  destroy) [ ! -f {0}/destroy-fails ] || {{ echo \"$2 is an invalid domain identifier (rc=-6)\" >&2;"
-        " [ -f {0}/still-there ] || rm -f {0}/created; exit 1; }}\n           rm -f".format(fake_xl)))
+    fails = (f"[ ! -f {fake_xl}/destroy-fails ] || {{ echo \"$2 is an invalid domain identifier (rc=-6)\" >&2;"
+             f" [ -f {fake_xl}/still-there ] || rm -f {fake_xl}/created; exit 1; }}")
+    xl.write_text(xl.read_text().replace("  destroy) rm -f", f"  destroy) {fails}\n           rm -f"))
     for still_there, status in ((False, 0), (True, 1)):
         (fake_xl / "created").touch()
         (fake_xl / "destroy-fails").touch()

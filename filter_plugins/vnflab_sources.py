@@ -45,6 +45,9 @@ def vnflab_source_problems(pins: Sequence[Mapping[str, Any]] | Mapping[str, Any]
         pins = [pins]
     problems: list[str] = []
     seen: set[str] = set()
+    # One Mirror for every pin: it reads SHA256SUMS once. Files are checked only in a directory on this machine.
+    local_mirror = sources.Mirror(mirror) if mirror and check_files and not sources.Mirror(mirror).is_url else None
+    mirror_missing = local_mirror is not None and not os.path.isdir(mirror)
     for index, pin in enumerate(pins):
         if not isinstance(pin, Mapping):
             problems.append(f"{variable}[{index}]: expected a mapping with name, version, git_url and archive")
@@ -57,16 +60,18 @@ def vnflab_source_problems(pins: Sequence[Mapping[str, Any]] | Mapping[str, Any]
         source = sources.Source(name=name, version=str(pin.get("version", "")), git_url=str(pin.get("git_url", "")),
                                 mirror=str(mirror or ""), archive=str(pin.get("archive", "")),
                                 sha256=str(pin.get("sha256", "")).lower())
-        problems.extend(f"{where}: {problem}" for problem in source.problems())
-        if mirror and not source.problems() and check_files and not sources.Mirror(mirror).is_url:
-            if not os.path.isdir(mirror):
-                problems.append(f"{where}: the source mirror {mirror} is not a directory on the controller")
-                continue
-            with tempfile.TemporaryDirectory() as tmp:
-                try:
-                    sources.Mirror(mirror).verified(source.archive, tmp, source.sha256)
-                except sources.SourceError as exc:
-                    problems.append(f"{where}: {exc}")
+        pin_problems = source.problems()
+        problems.extend(f"{where}: {problem}" for problem in pin_problems)
+        if local_mirror is None or pin_problems:
+            continue
+        if mirror_missing:
+            problems.append(f"{where}: the source mirror {mirror} is not a directory on the controller")
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local_mirror.verified(source.archive, tmp, source.sha256)
+            except sources.SourceError as exc:
+                problems.append(f"{where}: {exc}")
     return problems
 
 

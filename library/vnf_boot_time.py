@@ -32,16 +32,18 @@ options:
     type: int
     required: true
   timeout_s:
-    description: Seconds to wait for all instances to answer before the missing ones are recorded as lost.
+    description:
+      - Seconds to wait for all instances to answer before the missing ones are recorded as lost.
+      - Default from the driver's C(probe) key, C(boot_timeout_s) + C(boot_timeout_per_instance_s) x O(count)
+        (300 s when the driver says nothing).
     type: float
-    default: 300
   poll_interval_ms:
     description:
       - Interval between echo requests to one pending address, which bounds the resolution of T1.
       - When O(count) pending addresses at this interval would exceed O(max_pps), the interval grows to
         count / max_pps; the effective value is returned.
+      - Default from the driver's C(probe.poll_interval_ms) (1 ms when the driver says nothing).
     type: float
-    default: 1.0
   max_pps:
     description: Upper bound on echo requests per second sent by the prober.
     type: int
@@ -193,8 +195,9 @@ def run(module: AnsibleModule) -> dict:
     pool = driver.start(instances, params["max_parallel"])
     try:
         probe = wait_first_replies(
-            [inst.address for inst in instances], deadline_s=params["timeout_s"],
-            poll_interval_s=params["poll_interval_ms"] / 1000.0, max_pps=params["max_pps"],
+            [inst.address for inst in instances],
+            deadline_s=driver.boot_timeout_s(len(instances), params["timeout_s"]),
+            poll_interval_s=driver.poll_interval_ms(params["poll_interval_ms"]) / 1000.0, max_pps=params["max_pps"],
             give_up=failed_instances(driver, instances))
         driver.wait_started(pool)
         mark_given_up(instances, probe.given_up)
@@ -223,8 +226,8 @@ def main() -> None:
     argument_spec = dict(
         driver=dict(type="dict", required=True),
         count=dict(type="int", required=True),
-        timeout_s=dict(type="float", default=300.0),
-        poll_interval_ms=dict(type="float", default=1.0),
+        timeout_s=dict(type="float"),
+        poll_interval_ms=dict(type="float"),
         max_pps=dict(type="int", default=20000),
         max_parallel=dict(type="int"),
         **INSTANCE_OPTIONS,
@@ -234,8 +237,9 @@ def main() -> None:
     params = module.params
     # Validate everything before run(): the prober checks these only after the instances started.
     checks = [("count", check_count(params["count"])),
-              ("timeout_s", check_positive(params["timeout_s"])),
-              ("poll_interval_ms", check_positive(params["poll_interval_ms"])),
+              ("timeout_s", None if params["timeout_s"] is None else check_positive(params["timeout_s"])),
+              ("poll_interval_ms",
+               None if params["poll_interval_ms"] is None else check_positive(params["poll_interval_ms"])),
               ("max_pps", check_between(params["max_pps"], 1, MAX_PPS))]
     run_probe_module(module, checks, run, (DriverError,))
 

@@ -44,9 +44,10 @@ options:
     type: int
     default: 5
   timeout_s:
-    description: Seconds to wait for all instances to answer.
+    description:
+      - Seconds to wait for all instances to answer.
+      - Default from the driver's C(probe) key, as for M(vnf_boot_time) (300 s when the driver says nothing).
     type: float
-    default: 300
   max_parallel:
     description: How many start commands run at once; all of them by default.
     type: int
@@ -186,8 +187,9 @@ def run(module: AnsibleModule) -> dict:
     pool = driver.start(instances, params["max_parallel"])
     try:
         probe = wait_first_replies(
-            [inst.address for inst in instances], deadline_s=params["timeout_s"],
-            poll_interval_s=0.01, max_pps=5000, give_up=failed_instances(driver, instances))
+            [inst.address for inst in instances], deadline_s=driver.boot_timeout_s(len(instances), params["timeout_s"]),
+            poll_interval_s=max(0.01, driver.poll_interval_ms() / 1000.0), max_pps=5000,
+            give_up=failed_instances(driver, instances))
         driver.wait_started(pool)
         mark_given_up(instances, probe.given_up)
         start_error = StartError.of(instances)
@@ -222,7 +224,7 @@ def main() -> None:
         count=dict(type="int", required=True),
         settle_s=dict(type="float", default=2.0),
         reads=dict(type="int", default=5),
-        timeout_s=dict(type="float", default=300.0),
+        timeout_s=dict(type="float"),
         max_parallel=dict(type="int"),
         **INSTANCE_OPTIONS,
         **CONTROLLER_OPTIONS,
@@ -231,7 +233,7 @@ def main() -> None:
     params = module.params
     # Validate everything before run(): the prober and sleep check these only after the instances started.
     checks = [("count", check_count(params["count"])),
-              ("timeout_s", check_positive(params["timeout_s"])),
+              ("timeout_s", None if params["timeout_s"] is None else check_positive(params["timeout_s"])),
               ("settle_s", check_non_negative(params["settle_s"])),
               ("reads", None if params["reads"] >= 1 else f"must be at least 1, got {params['reads']}")]
     run_probe_module(module, checks, run, (DriverError,))

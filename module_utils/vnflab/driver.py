@@ -27,6 +27,11 @@ HEALTH_DEAD = 1  # the exit status of a health command that found its instance d
 # A health check answers in seconds or not at all: one that hung (a checker deadlocked in a nested dom0)
 # is no verdict after this long, rather than holding the prober's last check for the whole command timeout.
 HEALTH_TIMEOUT_S = 30.0
+# How the boot probe treats a platform unless its driver says otherwise (the driver's optional "probe" key):
+# an echo request to each pending address every millisecond, and every instance answering within 300 s.
+DEFAULT_POLL_INTERVAL_MS = 1.0
+DEFAULT_BOOT_TIMEOUT_S = 300.0
+PROBE_KEYS = ("poll_interval_ms", "boot_timeout_s", "boot_timeout_per_instance_s")
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -88,6 +93,15 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
         if value is not None and (not isinstance(value, list) or not value or
                                   not all(isinstance(arg, (str, int)) for arg in value)):
             problems.append(f"'{key}' must be a non-empty list of strings (an argv template)")
+    probe = spec.get("probe", {})
+    if not isinstance(probe, Mapping):
+        problems.append("'probe' must be a mapping")
+    else:
+        problems += [f"unknown 'probe' key '{key}' (known: {', '.join(PROBE_KEYS)})" for key in probe
+                     if key not in PROBE_KEYS]
+        for key in PROBE_KEYS:
+            if key in probe and not _is_positive_number(probe[key]):
+                problems.append(f"'probe.{key}' must be a positive number, got {probe[key]!r}")
     network = spec.get("network")
     if network is not None:
         try:
@@ -98,6 +112,13 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
             if not net.subnet_of(ipaddress.ip_network("198.18.0.0/15")):
                 problems.append(f"'network.cidr' {net} is outside the benchmarking range 198.18.0.0/15")
     return problems
+
+
+def _is_positive_number(value: Any) -> bool:
+    try:
+        return float(value) > 0 and float(value) != float("inf")
+    except (TypeError, ValueError):
+        return False
 
 
 def instance_mac(address: str) -> str:
@@ -135,6 +156,28 @@ class PlatformDriver:
     def capacity(self) -> int:
         """How many instance addresses the instance network holds."""
         return self._net.num_addresses - 1 - self._first_host
+
+    def poll_interval_ms(self, requested: float | None = None) -> float:
+        """Interval between echo requests to one pending address: the module's option, else the driver's.
+
+        A platform whose prober shares a small CPU with the instances it waits for (a Xen dom0 nested in
+        emulated hardware) polls less often, so that the probe does not slow down what it measures.
+        """
+        if requested is not None:
+            return float(requested)
+        return float(self.spec.get("probe", {}).get("poll_interval_ms", DEFAULT_POLL_INTERVAL_MS))
+
+    def boot_timeout_s(self, count: int, requested: float | None = None) -> float:
+        """How long N instances may take to answer: the module's option, else base + per instance x N.
+
+        Where a platform starts its instances one after the other (xl create under libxl's lock), the
+        time for all of them grows with N: a fixed deadline would record the last ones as lost.
+        """
+        if requested is not None:
+            return float(requested)
+        probe = self.spec.get("probe", {})
+        return (float(probe.get("boot_timeout_s", DEFAULT_BOOT_TIMEOUT_S))
+                + float(probe.get("boot_timeout_per_instance_s", 0.0)) * count)
 
     def instances(self, count: int) -> list[Instance]:
         if count < 1:

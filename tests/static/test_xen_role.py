@@ -189,22 +189,27 @@ case "$1" in
 esac
 """)
     (bin_dir / "xenstore-write").write_text(f"""#!/bin/bash
-echo "xenstore-write $1 $2" >>{log}
-case "$1" in
-  /local/domain/7/data/clickos/*)
-    if [ ! -e {xs}/local/domain/7/data/clickos ]; then echo "EARLY $1" >>{log}; exit 1; fi ;;
-esac
-mkdir -p "{xs}$(dirname "$1")"
-printf '%s' "$2" >"{xs}$1"
-if [ "$1" = /local/domain/7/data/clickos/0/status ] && [ "$2" = Running ]; then  # the guest's router starts
-  n=0; : >{tmp_path}/loaded.click
-  while [ -f "{xs}/local/domain/7/data/clickos/0/config/$n" ]; do
-    cat "{xs}/local/domain/7/data/clickos/0/config/$n" >>{tmp_path}/loaded.click; n=$((n + 1))
-  done
-  name=$(sed -n 's/^name = "\\(.*\\)"$/\\1/p' {tmp_path}/domain.cfg)
-  if [ -f {tmp_path}/router-says ]; then cat {tmp_path}/router-says
-  else printf '[router_thread:158] Starting driver...\\n\\n'; fi >>{tmp_path}/console/guest-$name.log
-fi
+# KEY VALUE [KEY VALUE ...], written in order, as xenstore-write does
+while [ $# -ge 2 ]; do
+  key=$1 value=$2; shift 2
+  echo "xenstore-write $key $value" >>{log}
+  case "$key" in
+    /local/domain/7/data/clickos/*)
+      if [ ! -e {xs}/local/domain/7/data/clickos ]; then echo "EARLY $key" >>{log}; exit 1; fi ;;
+  esac
+  mkdir -p "{xs}$(dirname "$key")"
+  printf '%s' "$value" >"{xs}$key"
+  if [ "$key" = /local/domain/7/data/clickos/0/status ] && [ "$value" = Running ]; then  # the router starts
+    n=0; : >{tmp_path}/loaded.click
+    while [ -f "{xs}/local/domain/7/data/clickos/0/config/$n" ]; do
+      cat "{xs}/local/domain/7/data/clickos/0/config/$n" >>{tmp_path}/loaded.click; n=$((n + 1))
+    done
+    name=$(sed -n 's/^name = "\\(.*\\)"$/\\1/p' {tmp_path}/domain.cfg)
+    if [ -f {tmp_path}/router-says ]; then cat {tmp_path}/router-says
+    else printf '[router_thread:158] Starting driver...\\n\\n'; fi >>{tmp_path}/console/guest-$name.log
+  fi
+done
+[ $# -eq 0 ] || {{ echo "xenstore-write: odd argument count" >&2; exit 1; }}
 """)
     (bin_dir / "xenstore-exists").write_text(f"""#!/bin/bash
 echo "xenstore-exists $1" >>{log}

@@ -558,3 +558,22 @@ def test_server_available_mb_command_printing_garbage() -> None:
     runner = FakeRunner(lambda argv: subprocess.CompletedProcess(argv, 1, "", "xl: command not found\n"))
     with pytest.raises(drv.DriverError, match="server_available_mb printed '': xl: command not found"):
         drv.server_available_mb(make_spec(server_available_mb=["xl", "info"]), runner)
+
+
+@pytest.mark.parametrize(("probe", "problem"), [
+    ({"poll_interval_ms": 0}, "'probe.poll_interval_ms' must be a positive number"),
+    ({"boot_timeout_s": "soon"}, "'probe.boot_timeout_s' must be a positive number"),
+    ({"boot_timeout_per_instance_s": -1}, "'probe.boot_timeout_per_instance_s' must be a positive number"),
+    ({"deadline": 5}, "unknown 'probe' key 'deadline'"),
+    ([1], "'probe' must be a mapping"),
+])
+def test_bad_probe_settings_are_named(probe: Any, problem: str) -> None:
+    problems = drv.validate_spec(make_spec(probe=probe))
+    assert any(problem in p for p in problems), problems
+
+
+def test_boot_timeout_grows_with_the_count() -> None:
+    driver = drv.PlatformDriver(make_spec(probe={"boot_timeout_s": 120, "boot_timeout_per_instance_s": 25}))
+    assert [driver.boot_timeout_s(n) for n in (1, 4, 32)] == [145.0, 220.0, 920.0]
+    assert driver.boot_timeout_s(32, requested=50.0) == 50.0
+    assert drv.PlatformDriver(make_spec()).boot_timeout_s(32) == drv.DEFAULT_BOOT_TIMEOUT_S

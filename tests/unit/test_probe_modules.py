@@ -1007,3 +1007,34 @@ def test_host_facts(check_mode: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     assert facts["mem_total_mb"] == pytest.approx(total_kib / 1024)
     assert facts["kvm_device"] == os.path.exists("/dev/kvm")
     json.dumps(facts)
+
+
+@pytest.mark.parametrize(("probe", "module_args", "deadline_s", "poll_interval_s"), [
+    ({}, {}, 300.0, 0.001),  # nothing said: 300 s, 1 ms
+    ({"boot_timeout_s": 60, "boot_timeout_per_instance_s": 20, "poll_interval_ms": 20}, {}, 60.0 + 20 * 3, 0.02),
+    ({"boot_timeout_s": 60, "boot_timeout_per_instance_s": 20, "poll_interval_ms": 20},
+     {"timeout_s": 9, "poll_interval_ms": 4.0}, 9.0, 0.004),  # the module's options win
+])
+def test_boot_probe_settings_come_from_the_driver_unless_given(monkeypatch: pytest.MonkeyPatch, probe: dict[str, float],
+                                                                module_args: dict[str, float], deadline_s: float,
+                                                                poll_interval_s: float) -> None:
+    runner = FakeRunner()
+    fake = install_platform(monkeypatch, boot_mod, runner)
+    probe_calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(boot_mod, "wait_first_replies", reply_after([1.0, 2.0, 3.0], lambda: fake.instances, probe_calls))
+    spec = driver_spec(probe=probe) if probe else driver_spec()
+    run_module(boot_mod, {"driver": spec, "count": 3, "max_pps": 20000, **module_args})
+    assert probe_calls[0]["deadline_s"] == pytest.approx(deadline_s)
+    assert probe_calls[0]["poll_interval_s"] == pytest.approx(poll_interval_s)
+
+
+def test_memory_probe_deadline_grows_with_n_from_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner()
+    fake = install_platform(monkeypatch, memory_mod, runner, memory=lambda inst: drv.InstanceMemory(name=inst.name))
+    probe_calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(memory_mod, "wait_first_replies", reply_after([1.0, 2.0], lambda: fake.instances, probe_calls))
+    monkeypatch.setattr(memory_mod, "settled_available_mb", lambda spec, reads: 1000.0)
+    spec = driver_spec(probe={"boot_timeout_s": 100, "boot_timeout_per_instance_s": 15, "poll_interval_ms": 50})
+    run_module(memory_mod, {"driver": spec, "count": 2, "settle_s": 0, "reads": 1})
+    assert probe_calls[0]["deadline_s"] == pytest.approx(130.0)
+    assert probe_calls[0]["poll_interval_s"] == pytest.approx(0.05)

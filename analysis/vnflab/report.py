@@ -28,16 +28,19 @@ from vnflab.sections import Section, conclusions_section, outliers_section, over
 from vnflab.tablefiles import write_table_files
 from vnflab.tables import figure2_markdown, summary_markdown, summary_table, write_tables
 
-#: Draft definitions (to be refined against the probes in module_utils/vnflab).
+#: The metric definitions every report carries. docs/metrics.md holds the same text verbatim (a unit test checks it),
+#: with the context a reader of the repository needs around it.
 METRIC_DEFINITIONS = """\
 - **Boot time** (`metric=boot`, x = N instances started concurrently, unit ms; paper Fig. 2(a)).
-  The N start commands are issued at once from a thread pool on the VNF server (`docker run`, `xl create`, ...).
-  T0(i) = CLOCK_REALTIME on the VNF server just before the start command of instance i is issued.
-  T1(i) = kernel receive timestamp (SO_TIMESTAMPING, software) of the first ICMP echo reply from
-  instance i's address; every address that has not answered yet is polled at the returned poll interval
-  (1 ms unless the request-rate cap stretches it), with 10 ms ARP retries on the prober's interface.
+  The probe module runs on the VNF server; the N start commands are issued at once from a thread pool
+  (`docker run`, `xl create`, ...). T0(i) = CLOCK_REALTIME on the VNF server just before the start command of
+  instance i is issued. T1(i) = kernel receive timestamp (SO_TIMESTAMPING, software) of the first ICMP echo reply
+  from instance i's address; every address that has not answered yet is polled at the returned poll interval
+  (1 ms unless the request-rate cap `max_pps` stretches it), with 10 ms ARP retries on the prober's interface
+  (otherwise boot times round up to whole seconds).
   `instance_ms` = T1(i) - T0(i); `all_ms` = max T1 - min T0, the time until all N instances answer.
   An instance that never answers within the timeout is a lost sample (and its `all_ms` too).
+  The instances are stopped afterwards.
 - **Response time** (`metric=response`, x = ICMP or UDP payload bytes of the request, unit µs; paper Fig. 2(b)).
   T0 = kernel software transmit timestamp of the request on Host A (its first fragment), T1 = kernel software
   receive timestamp of the (reassembled) reply on Host A. One request is in flight at a time, 2 ms apart;
@@ -45,16 +48,17 @@ METRIC_DEFINITIONS = """\
   `rtt_proxy_us` = T1 - T0 on the path A -> proxy VNF -> B -> proxy VNF -> A (paper Algorithm 1);
   `rtt_direct_us` = T1 - T0 on the direct A -> B -> A link without the VNF, measured in turn with the
   proxied path, the floor the proxy adds to.
-  `mode` is the probe: `icmp` (echo request/reply) or `udp` (datagram echoed by B's echo service).
-  A request without a reply within the probe timeout is a lost sample.
+  `mode` is the probe: `icmp` (echo request/reply, answered by B's kernel) or `udp` (datagram echoed by B's echo
+  service). A request without a reply within the probe timeout (1 s) is a lost sample, kept as such.
 - **VNF-server memory** (`metric=memory`, x = N instances running, unit MB = 2^20 bytes; Fig. 2(c)).
   `available_before_mb` = MemAvailable (/proc/meminfo) of the VNF server before the N instances start;
-  `available_after_mb` = MemAvailable after all N answered ICMP echo and a settle time;
+  `available_after_mb` = MemAvailable after all N answered ICMP echo and a settle time (2 s);
   `available_restored_mb` = MemAvailable after the N instances stopped and a settle time;
   `server_used_mb` = (before + restored) / 2 - after, which cancels a linear drift of the machine's memory
   over the measurement (engine and hypervisor overhead included). Each reading is the median of 5 reads.
   `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
-  to the instance's own cgroup (only where the platform gives each instance one).
+  to the instance's own cgroup (only where the platform gives each instance one); `instance_hypervisor_mb` = the
+  hypervisor's own figure for the instance (e.g. `xl list`), where the platform gives one.
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
   CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a

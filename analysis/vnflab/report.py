@@ -24,7 +24,14 @@ from vnflab.paper import load_paper
 from vnflab.plots import write_figures
 from vnflab.requirements import load_requirements
 from vnflab.schema import parse_label
-from vnflab.sections import Section, conclusions_section, outliers_section, overhead_section, requirements_section
+from vnflab.sections import (
+    Section,
+    conclusions_section,
+    outliers_section,
+    overhead_section,
+    requirements_section,
+    summary_section,
+)
 from vnflab.tablefiles import write_table_files
 from vnflab.tables import figure2_markdown, summary_markdown, summary_table, write_tables
 
@@ -122,7 +129,7 @@ def _data_section(run: Run, summary: pd.DataFrame) -> list[str]:
     samples = run.samples
     lost = int(samples["value"].isna().sum())
     lines = [
-        "## Data",
+        "## Appendix: data",
         "",
         (
             f"- `samples.jsonl`: {len(samples)} samples ({lost} lost) in {len(summary)} summary rows; "
@@ -183,7 +190,7 @@ def _platforms_table(samples: pd.DataFrame) -> str:
 
 def _manifest_section(run: Run, samples: pd.DataFrame) -> list[str]:
     manifest = run.manifest
-    lines = ["## Run manifest", "", "### Platforms (from the sample labels)", "", _platforms_table(samples)]
+    lines = ["## Appendix: run manifest", "", "### Platforms (from the sample labels)", "", _platforms_table(samples)]
     hosts = manifest.get("hosts")
     lines += ["### Hosts", ""]
     if isinstance(hosts, Mapping) and hosts:
@@ -246,9 +253,27 @@ def _figures_section(summary: pd.DataFrame, figures: Mapping[str, list[Path]], r
     return lines
 
 
+@dataclass(frozen=True)
+class ReportSections:
+    """The computed sections of a report, by name, so that :func:`render_report` can put them in reading order."""
+
+    summary: Section
+    outliers: Section
+    overhead: Section
+    conclusions: Section
+    requirements: Section
+
+    def all(self) -> list[Section]:
+        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements]
+
+
 def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]],
-                  extra: list[Section] | None = None) -> str:
-    """The text of ``report.md`` (deterministic for the same run directory contents)."""
+                  sections: ReportSections) -> str:
+    """The text of ``report.md`` (deterministic for the same run directory contents).
+
+    The order is the reader's: the summary, Fig. 2, the conclusions beside the paper's, Section V and the
+    overhead first; then the definitions and statistics; the data files and the run manifest last.
+    """
     lines = [
         f"# vnflab run `{run.run_id}`",
         "",
@@ -258,18 +283,21 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
         ),
         "",
     ]
-    lines += _data_section(run, summary)
-    lines += _manifest_section(run, run.samples)
+    lines += sections.summary.lines
+    lines += _figures_section(summary, figures, run.paths.run_dir)
+    lines += sections.conclusions.lines
+    lines += sections.requirements.lines
+    lines += sections.overhead.lines
     lines += ["## Metric definitions", "", METRIC_DEFINITIONS]
     lines += _stopping_section(run)
     lines += _failures_section(run)
-    lines += _figures_section(summary, figures, run.paths.run_dir)
-    lines += ["## Summary table", "",
-              "All points: CI = Student-t 95% CI of the mean, median CI = bootstrap 95% CI of the median "
+    lines += sections.outliers.lines
+    lines += ["## All points (summary table)", "",
+              "CI = Student-t 95% CI of the mean, median CI = bootstrap 95% CI of the median "
               "(the CSV `tables/summary.csv` adds the bootstrap CIs of p95 and p99).", "",
               summary_markdown(summary)]
-    for section in extra or []:
-        lines += section.lines
+    lines += _data_section(run, summary)
+    lines += _manifest_section(run, run.samples)
     lines += _files_section(run, figures)
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -278,7 +306,7 @@ def _files_section(run: Run, figures: Mapping[str, list[Path]]) -> list[str]:
     tables = sorted(p.relative_to(run.paths.run_dir).as_posix() for p in run.paths.tables_dir.glob("*")
                     if p.is_file())
     drawn = sorted(p.relative_to(run.paths.run_dir).as_posix() for paths in figures.values() for p in paths)
-    return ["## Files", "",
+    return ["## Appendix: files", "",
             "Every table above is also in `tables/` as CSV (full precision), Markdown and LaTeX; every figure "
             "in `figures/` as PNG, SVG and PDF. `report.html` is this report, self-contained.", "",
             "- tables: " + ", ".join(f"`{t}`" for t in tables),
@@ -304,18 +332,19 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
     figures = write_figures(summary, run.paths.figures_dir)
     view = overhead_view(run.samples, opts.baseline)
     figures["overhead"] = write_overhead_figure(view, run.paths.figures_dir)
-    extra = [
-        outliers_section(summary),
-        overhead_section(view, figures["overhead"], run.paths.run_dir),
-        conclusions_section(run.samples, load_paper(opts.paper)),
-        requirements_section(summary, load_requirements(opts.weights)),
-    ]
-    for section in extra:
+    sections = ReportSections(
+        summary=summary_section(summary, run.samples),
+        outliers=outliers_section(summary),
+        overhead=overhead_section(view, figures["overhead"], run.paths.run_dir),
+        conclusions=conclusions_section(run.samples, load_paper(opts.paper)),
+        requirements=requirements_section(summary, load_requirements(opts.weights)),
+    )
+    for section in sections.all():
         for stem, (frame, caption) in section.tables.items():
             tables.update(write_table_files(frame, run.paths.tables_dir / stem, caption))
     _clear_stale(run.paths.tables_dir, set(tables.values()))
     _clear_stale(run.paths.figures_dir, {p for paths in figures.values() for p in paths})
-    text = render_report(run, summary, figures, extra)
+    text = render_report(run, summary, figures, sections)
     run.paths.report.write_text(text, encoding="utf-8", newline="\n")
     html = write_html(text, run.paths.run_dir, run.paths.run_dir / "report.html", title=f"vnflab run {run.run_id}")
     return GeneratedFiles(report=run.paths.report, html=html, tables=tables, figures=figures)

@@ -2,8 +2,9 @@
 
 Only the Markdown that :mod:`vnflab.report` writes is supported: ATX headings, paragraphs, ``- ``
 bullet lists, pipe tables (``\\|`` escapes a pipe), images on a line of their own, inline code,
-``**bold**`` and a paragraph wrapped in ``_..._``. No JavaScript, no external resources; identical
-Markdown and figures give identical bytes.
+``**bold**`` and a paragraph wrapped in ``_..._``. A table of contents of the level-2 and level-3 headings follows
+the title. No JavaScript, no external resources (the contents link only within the page); identical Markdown and
+figures give identical bytes.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 code{background:#f4f4f4;padding:0 0.2em;border-radius:3px}
 img{max-width:100%;height:auto;border:1px solid #e0e0e0}
 h1,h2,h3,h4{margin-top:1.4em}
+nav.toc{border:1px solid #e0e0e0;background:#fafafa;padding:0.4em 1em;font-size:0.9em}
+nav.toc ul{margin:0.2em 0;padding-left:1.2em}
 """
+
+#: Heading levels listed in the table of contents.
+_TOC_LEVELS = (2, 3)
 
 
 def inline(text: str) -> str:
@@ -86,11 +92,33 @@ def _slug(text: str, used: dict[str, int]) -> str:
     return base if used[base] == 1 else f"{base}-{used[base]}"
 
 
+def table_of_contents(headings: list[tuple[int, str, str]]) -> str:
+    """``<nav>`` of (level, anchor, inline HTML) headings: level 3 nested under the level 2 before it."""
+    if not headings:
+        return ""
+    out = ['<nav class="toc" aria-label="Contents">', "<p><strong>Contents</strong></p>", "<ul>"]
+    open_sublist = False
+    for position, (level, anchor, text) in enumerate(headings):
+        if level == _TOC_LEVELS[-1] and not open_sublist and position > 0:
+            out[-1] = out[-1].removesuffix("</li>")
+            out.append("<ul>")
+            open_sublist = True
+        elif level == _TOC_LEVELS[0] and open_sublist:
+            out.append("</ul></li>")
+            open_sublist = False
+        out.append(f'<li><a href="#{anchor}">{text}</a></li>')
+    if open_sublist:
+        out.append("</ul></li>")
+    out.append("</ul>\n</nav>")
+    return "\n".join(out)
+
+
 def markdown_to_html(markdown: str, base_dir: Path, title: str) -> str:
     """The whole HTML document for ``markdown``; images are read from ``base_dir`` and embedded."""
     body: list[str] = []
     lines = markdown.splitlines()
     used: dict[str, int] = {}
+    headings: list[tuple[int, str, str]] = []
     index = 0
     while index < len(lines):
         line = lines[index]
@@ -102,6 +130,8 @@ def markdown_to_html(markdown: str, base_dir: Path, title: str) -> str:
             text = heading["text"]
             anchor = _slug(_CODE_RE.sub(r"\1", text), used)
             body.append(f'<h{level} id="{anchor}">{inline(text)}</h{level}>')
+            if level in _TOC_LEVELS:
+                headings.append((level, anchor, inline(text)))
             index += 1
             continue
         if image := _IMAGE_RE.match(line.strip()):
@@ -135,6 +165,10 @@ def markdown_to_html(markdown: str, base_dir: Path, title: str) -> str:
             body.append(f"<p><em>{inline(text[1:-1])}</em></p>")
         else:
             body.append(f"<p>{inline(text)}</p>")
+    contents = table_of_contents(headings)
+    if contents:
+        after_title = next((i + 1 for i, element in enumerate(body) if element.startswith("<h1")), 0)
+        body.insert(after_title, contents)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         f"<title>{html.escape(title)}</title>\n<style>\n{_STYLE}</style>\n</head>\n<body>\n"

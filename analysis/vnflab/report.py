@@ -24,20 +24,30 @@ from vnflab.paper import load_paper
 from vnflab.plots import write_figures
 from vnflab.requirements import load_requirements
 from vnflab.schema import parse_label
-from vnflab.sections import Section, conclusions_section, outliers_section, overhead_section, requirements_section
+from vnflab.sections import (
+    Section,
+    conclusions_section,
+    outliers_section,
+    overhead_section,
+    requirements_section,
+    summary_section,
+)
 from vnflab.tablefiles import write_table_files
 from vnflab.tables import figure2_markdown, summary_markdown, summary_table, write_tables
 
-#: Draft definitions (to be refined against the probes in module_utils/vnflab).
+#: The metric definitions every report carries. docs/metrics.md holds the same text verbatim (a unit test checks it),
+#: with the context a reader of the repository needs around it.
 METRIC_DEFINITIONS = """\
 - **Boot time** (`metric=boot`, x = N instances started concurrently, unit ms; paper Fig. 2(a)).
-  The N start commands are issued at once from a thread pool on the VNF server (`docker run`, `xl create`, ...).
-  T0(i) = CLOCK_REALTIME on the VNF server just before the start command of instance i is issued.
-  T1(i) = kernel receive timestamp (SO_TIMESTAMPING, software) of the first ICMP echo reply from
-  instance i's address; every address that has not answered yet is polled at the returned poll interval
-  (1 ms unless the request-rate cap stretches it), with 10 ms ARP retries on the prober's interface.
+  The probe module runs on the VNF server; the N start commands are issued at once from a thread pool
+  (`docker run`, `xl create`, ...). T0(i) = CLOCK_REALTIME on the VNF server just before the start command of
+  instance i is issued. T1(i) = kernel receive timestamp (SO_TIMESTAMPING, software) of the first ICMP echo reply
+  from instance i's address; every address that has not answered yet is polled at the returned poll interval
+  (1 ms unless the request-rate cap `max_pps` stretches it), with 10 ms ARP retries on the prober's interface
+  (otherwise boot times round up to whole seconds).
   `instance_ms` = T1(i) - T0(i); `all_ms` = max T1 - min T0, the time until all N instances answer.
   An instance that never answers within the timeout is a lost sample (and its `all_ms` too).
+  The instances are stopped afterwards.
 - **Response time** (`metric=response`, x = ICMP or UDP payload bytes of the request, unit µs; paper Fig. 2(b)).
   T0 = kernel software transmit timestamp of the request on Host A (its first fragment), T1 = kernel software
   receive timestamp of the (reassembled) reply on Host A. One request is in flight at a time, 2 ms apart;
@@ -45,16 +55,17 @@ METRIC_DEFINITIONS = """\
   `rtt_proxy_us` = T1 - T0 on the path A -> proxy VNF -> B -> proxy VNF -> A (paper Algorithm 1);
   `rtt_direct_us` = T1 - T0 on the direct A -> B -> A link without the VNF, measured in turn with the
   proxied path, the floor the proxy adds to.
-  `mode` is the probe: `icmp` (echo request/reply) or `udp` (datagram echoed by B's echo service).
-  A request without a reply within the probe timeout is a lost sample.
+  `mode` is the probe: `icmp` (echo request/reply, answered by B's kernel) or `udp` (datagram echoed by B's echo
+  service). A request without a reply within the probe timeout (1 s) is a lost sample, kept as such.
 - **VNF-server memory** (`metric=memory`, x = N instances running, unit MB = 2^20 bytes; Fig. 2(c)).
   `available_before_mb` = MemAvailable (/proc/meminfo) of the VNF server before the N instances start;
-  `available_after_mb` = MemAvailable after all N answered ICMP echo and a settle time;
+  `available_after_mb` = MemAvailable after all N answered ICMP echo and a settle time (2 s);
   `available_restored_mb` = MemAvailable after the N instances stopped and a settle time;
   `server_used_mb` = (before + restored) / 2 - after, which cancels a linear drift of the machine's memory
   over the measurement (engine and hypervisor overhead included). Each reading is the median of 5 reads.
   `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
-  to the instance's own cgroup (only where the platform gives each instance one).
+  to the instance's own cgroup (only where the platform gives each instance one); `instance_hypervisor_mb` = the
+  hypervisor's own figure for the instance (e.g. `xl list`), where the platform gives one.
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
   CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a
@@ -118,7 +129,7 @@ def _data_section(run: Run, summary: pd.DataFrame) -> list[str]:
     samples = run.samples
     lost = int(samples["value"].isna().sum())
     lines = [
-        "## Data",
+        "## Appendix: data",
         "",
         (
             f"- `samples.jsonl`: {len(samples)} samples ({lost} lost) in {len(summary)} summary rows; "
@@ -179,7 +190,7 @@ def _platforms_table(samples: pd.DataFrame) -> str:
 
 def _manifest_section(run: Run, samples: pd.DataFrame) -> list[str]:
     manifest = run.manifest
-    lines = ["## Run manifest", "", "### Platforms (from the sample labels)", "", _platforms_table(samples)]
+    lines = ["## Appendix: run manifest", "", "### Platforms (from the sample labels)", "", _platforms_table(samples)]
     hosts = manifest.get("hosts")
     lines += ["### Hosts", ""]
     if isinstance(hosts, Mapping) and hosts:
@@ -242,9 +253,27 @@ def _figures_section(summary: pd.DataFrame, figures: Mapping[str, list[Path]], r
     return lines
 
 
+@dataclass(frozen=True)
+class ReportSections:
+    """The computed sections of a report, by name, so that :func:`render_report` can put them in reading order."""
+
+    summary: Section
+    outliers: Section
+    overhead: Section
+    conclusions: Section
+    requirements: Section
+
+    def all(self) -> list[Section]:
+        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements]
+
+
 def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]],
-                  extra: list[Section] | None = None) -> str:
-    """The text of ``report.md`` (deterministic for the same run directory contents)."""
+                  sections: ReportSections) -> str:
+    """The text of ``report.md`` (deterministic for the same run directory contents).
+
+    The order is the reader's: the summary, Fig. 2, the conclusions beside the paper's, Section V and the
+    overhead first; then the definitions and statistics; the data files and the run manifest last.
+    """
     lines = [
         f"# vnflab run `{run.run_id}`",
         "",
@@ -254,18 +283,21 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
         ),
         "",
     ]
-    lines += _data_section(run, summary)
-    lines += _manifest_section(run, run.samples)
+    lines += sections.summary.lines
+    lines += _figures_section(summary, figures, run.paths.run_dir)
+    lines += sections.conclusions.lines
+    lines += sections.requirements.lines
+    lines += sections.overhead.lines
     lines += ["## Metric definitions", "", METRIC_DEFINITIONS]
     lines += _stopping_section(run)
     lines += _failures_section(run)
-    lines += _figures_section(summary, figures, run.paths.run_dir)
-    lines += ["## Summary table", "",
-              "All points: CI = Student-t 95% CI of the mean, median CI = bootstrap 95% CI of the median "
+    lines += sections.outliers.lines
+    lines += ["## All points (summary table)", "",
+              "CI = Student-t 95% CI of the mean, median CI = bootstrap 95% CI of the median "
               "(the CSV `tables/summary.csv` adds the bootstrap CIs of p95 and p99).", "",
               summary_markdown(summary)]
-    for section in extra or []:
-        lines += section.lines
+    lines += _data_section(run, summary)
+    lines += _manifest_section(run, run.samples)
     lines += _files_section(run, figures)
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -274,7 +306,7 @@ def _files_section(run: Run, figures: Mapping[str, list[Path]]) -> list[str]:
     tables = sorted(p.relative_to(run.paths.run_dir).as_posix() for p in run.paths.tables_dir.glob("*")
                     if p.is_file())
     drawn = sorted(p.relative_to(run.paths.run_dir).as_posix() for paths in figures.values() for p in paths)
-    return ["## Files", "",
+    return ["## Appendix: files", "",
             "Every table above is also in `tables/` as CSV (full precision), Markdown and LaTeX; every figure "
             "in `figures/` as PNG, SVG and PDF. `report.html` is this report, self-contained.", "",
             "- tables: " + ", ".join(f"`{t}`" for t in tables),
@@ -300,18 +332,19 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
     figures = write_figures(summary, run.paths.figures_dir)
     view = overhead_view(run.samples, opts.baseline)
     figures["overhead"] = write_overhead_figure(view, run.paths.figures_dir)
-    extra = [
-        outliers_section(summary),
-        overhead_section(view, figures["overhead"], run.paths.run_dir),
-        conclusions_section(run.samples, load_paper(opts.paper)),
-        requirements_section(summary, load_requirements(opts.weights)),
-    ]
-    for section in extra:
+    sections = ReportSections(
+        summary=summary_section(summary, run.samples),
+        outliers=outliers_section(summary),
+        overhead=overhead_section(view, figures["overhead"], run.paths.run_dir),
+        conclusions=conclusions_section(run.samples, load_paper(opts.paper)),
+        requirements=requirements_section(summary, load_requirements(opts.weights)),
+    )
+    for section in sections.all():
         for stem, (frame, caption) in section.tables.items():
             tables.update(write_table_files(frame, run.paths.tables_dir / stem, caption))
     _clear_stale(run.paths.tables_dir, set(tables.values()))
     _clear_stale(run.paths.figures_dir, {p for paths in figures.values() for p in paths})
-    text = render_report(run, summary, figures, extra)
+    text = render_report(run, summary, figures, sections)
     run.paths.report.write_text(text, encoding="utf-8", newline="\n")
     html = write_html(text, run.paths.run_dir, run.paths.run_dir / "report.html", title=f"vnflab run {run.run_id}")
     return GeneratedFiles(report=run.paths.report, html=html, tables=tables, figures=figures)

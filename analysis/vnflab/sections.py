@@ -1,4 +1,4 @@
-"""Report sections added to report.md beyond Fig. 2: outliers, overhead, conclusions, Section V ranking.
+"""Report sections added to report.md beyond Fig. 2: the summary, outliers, overhead, conclusions, Section V.
 
 Each function returns the Markdown lines of its section and the tables it shows, which
 :func:`vnflab.report.build_report` also writes as CSV, Markdown and LaTeX under ``tables/``.
@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from vnflab.conclusions import pairwise_statements, paper_comparisons, paper_figures
+from vnflab.conclusions import contrast, pairwise_statements, paper_comparisons, paper_figures
 from vnflab.markdown import fmt_num, fmt_p, markdown_table
 from vnflab.overhead import OverheadView
+from vnflab.panels import PANELS
 from vnflab.paper import PaperData, match_rows
-from vnflab.ranking import MetricRanking, combine, rank_metric
+from vnflab.ranking import MetricRanking, MetricRef, combine, rank_metric
 from vnflab.requirements import RequirementSpec
+from vnflab.schema import parse_label
 
 
 @dataclass
@@ -26,6 +28,83 @@ class Section:
 
     lines: list[str]
     tables: dict[str, tuple[pd.DataFrame, str]] = field(default_factory=dict)
+
+
+_HEADLINE_COLUMNS = ("panel", "quantity", "mode", "x", "x_unit", "unit", "lowest", "lowest_label", "mean", "ci_low",
+                     "ci_high", "next", "next_label", "next_mean", "next_ci_low", "next_ci_high", "ratio",
+                     "ratio_ci_low", "ratio_ci_high", "p_value", "resolved")
+
+
+def _lowest_row(ranking: MetricRanking, samples: pd.DataFrame) -> dict[str, object]:
+    """Who is lowest in one ranking, and how much higher the next platform is (ratio of means, CI, p)."""
+    table = ranking.table
+    first = table.iloc[0]
+    row: dict[str, object] = {
+        "panel": ranking.ref.name, "quantity": ranking.ref.quantity, "mode": ranking.mode, "x": ranking.x,
+        "x_unit": ranking.x_unit, "unit": ranking.unit, "lowest": str(first["platform"]),
+        "lowest_label": str(first["label"]), "mean": first["mean"], "ci_low": first["ci_low"],
+        "ci_high": first["ci_high"], "next": "", "next_label": "", "resolved": False,
+    }
+    if len(table) < 2:
+        return row
+    second = table.iloc[1]
+    rows = samples[(samples["metric"] == ranking.ref.metric) & (samples["quantity"] == ranking.ref.quantity)
+                   & (samples["mode"].fillna("").astype("str") == ranking.mode)]
+    found = contrast(rows, (str(second["platform"]), str(second["label"])),
+                     (str(first["platform"]), str(first["label"])), ranking.x)
+    return {**row, "next": str(second["platform"]), "next_label": str(second["label"]),
+            "next_mean": second["mean"], "next_ci_low": second["ci_low"], "next_ci_high": second["ci_high"],
+            "ratio": found.ratio, "ratio_ci_low": found.ratio_ci[0], "ratio_ci_high": found.ratio_ci[1],
+            "p_value": found.p_value, "resolved": bool(int(first["rank"]) < int(second["rank"]))}
+
+
+def _headline_display(table: pd.DataFrame) -> pd.DataFrame:
+    def ci(mean: object, low: object, high: object, digits: int = 4) -> str:
+        return "" if pd.isna(mean) else f"{fmt_num(mean, digits)} [{fmt_num(low, digits)}, {fmt_num(high, digits)}]"
+
+    def verdict(row: pd.Series) -> str:
+        if row["next"] == "":
+            return "one platform measured"
+        return "lower (95% CIs apart)" if row["resolved"] else "tie (95% CIs overlap)"
+
+    return pd.DataFrame({
+        "Fig. 2": [f"{panel} [{mode}]" if mode else str(panel) for panel, mode in
+                   zip(table["panel"], table["mode"], strict=True)],
+        "x": [f"{x} {unit}" for x, unit in zip(table["x"], table["x_unit"], strict=True)],
+        "unit": table["unit"],
+        "lowest": table["lowest"],
+        "mean [95% CI]": [ci(*v) for v in zip(table["mean"], table["ci_low"], table["ci_high"], strict=True)],
+        "next": table["next"],
+        "next mean [95% CI]": [ci(*v) for v in zip(table["next_mean"], table["next_ci_low"], table["next_ci_high"],
+                                                   strict=True)],
+        "next / lowest [95% CI]": [ci(*v, digits=3) for v in zip(table["ratio"], table["ratio_ci_low"],
+                                                                 table["ratio_ci_high"], strict=True)],
+        "Mann-Whitney p": ["" if pd.isna(p) else fmt_p(float(p)) for p in table["p_value"]],
+        "verdict": [verdict(row) for _, row in table.iterrows()],
+    })
+
+
+def summary_section(summary: pd.DataFrame, samples: pd.DataFrame) -> Section:
+    """The report's opening: per Fig. 2 panel, which platform is lowest and by how much, with CIs."""
+    lines = ["## Summary", "",
+             "Per panel of Fig. 2 (lower is better): the platform with the lowest mean at the largest x that every "
+             "platform measured, and the next one; `next / lowest` is the ratio of their means with a seeded "
+             "bootstrap 95% CI, and the Mann-Whitney p is on the raw samples at that x. Where the two 95% CIs of "
+             "the means overlap, the data do not resolve the order: a tie.", ""]
+    found = [_lowest_row(ranking, samples) for panel in PANELS
+             for ranking in rank_metric(summary, MetricRef(panel.metric, panel.quantity, panel.title))[0]]
+    if not found:
+        return Section(lines + ["_No Fig. 2 quantity has samples with a value in this run._", ""])
+    table = pd.DataFrame(found, columns=list(_HEADLINE_COLUMNS))
+    lines += [markdown_table(_headline_display(table))]
+    stand_ins = sorted({str(label) for label in samples["label"].unique()
+                        if (parsed := parse_label(str(label))) is not None and parsed.is_stand_in})
+    if stand_ins:
+        lines += ["Stand-ins (a different system in a paper row's place; compare shapes, not absolute numbers): "
+                  + ", ".join(f"`{label}`" for label in stand_ins) + ".", ""]
+    lines += ["Every pair of platforms, the paper's own statements beside this run's, and the Section V ranking "
+              "follow the figure; definitions, statistics and the run manifest come last.", ""]
+    return Section(lines, {"headline": (table, "Which platform is lowest in each panel of Fig. 2, and by how much")})
 
 
 def outliers_section(summary: pd.DataFrame) -> Section:

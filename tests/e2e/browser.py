@@ -68,8 +68,10 @@ def screenshot(html: Path, png: Path) -> Path:
     return png
 
 
-SECTIONS = ("data", "run-manifest", "metric-definitions", "stopping", "figure-2", "summary-table", "outliers",
-            "overhead", "conclusions-recomputed", "management-requirements-paper-section-v", "files")
+# The level-2 sections a reader must see, in the order the report leads with them (results first, manifest last).
+SECTIONS = ("summary", "figure-2", "conclusions-recomputed", "management-requirements-paper-section-v", "overhead",
+            "metric-definitions", "stopping", "outliers", "all-points-summary-table", "appendix-data",
+            "appendix-run-manifest", "appendix-files")
 
 
 def check_report_in_browser(run_dir: Path, workdir: Path, platforms: set[str]) -> str:
@@ -81,6 +83,9 @@ def check_report_in_browser(run_dir: Path, workdir: Path, platforms: set[str]) -
     assert rendered.images_decoded == rendered.images, "a figure did not decode in the browser"
     assert rendered.tables == markdown.count("\n|--"), "every Markdown table is an HTML table"
     assert all(section in rendered.headings for section in SECTIONS), rendered.headings
+    order = [rendered.headings.index(section) for section in SECTIONS]
+    assert order == sorted(order), rendered.headings
+    assert all(f'href="#{section}"' in rendered.dom for section in SECTIONS), "the table of contents links each"
     for platform in platforms:
         assert f"<td>{platform}</td>" in rendered.dom, platform
     png = screenshot(generated.html, workdir / "report.png")

@@ -18,9 +18,9 @@ BIN = Path(sys.executable).parent
 SCENARIOS = sorted(path.parent for path in (ROOT / "molecule").glob("*/molecule.yml"))
 BASE = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())
 MGMT = ipaddress.ip_network(BASE["provisioner"]["inventory"]["group_vars"]["all"]["vnflab_molecule_mgmt_cidr"])
-# Roles that run only on the controller: Molecule's own create/destroy use emulated_server; the others open runs,
-# cable the namespace lab that Molecule replaces with VMs, or write reports.
-CONTROLLER_ROLES = {"emulated_server", "lab_config", "local_lab", "report"}
+# Roles that run only on the controller: Molecule's own create/destroy use emulated_server; the others open runs
+# or cable the namespace lab that Molecule replaces with VMs. (The report is written by a play, not a role.)
+CONTROLLER_ROLES = {"emulated_server", "lab_config", "local_lab"}
 # Repository playbooks a scenario may import, and the roles they run on lab hosts.
 PLAYBOOK_ROLES = {"lab.yml": {"vnf_path", "lab_host"}, "provision.yml": {"host_a", "host_b"}}
 

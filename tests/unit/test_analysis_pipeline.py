@@ -201,8 +201,9 @@ def test_report_end_to_end_and_regeneration_is_identical(run_dir: Path) -> None:
         assert path.read_bytes() == content, f"{path.name} changed on regeneration"
 
     text = first.report.read_text()
-    for heading in ("## Data", "## Run manifest", "## Metric definitions", "## Stopping", "## Figure 2",
-                    "## Summary table", "## Management requirements (paper Section V)"):
+    for heading in ("## Summary", "## Appendix: data", "## Appendix: run manifest", "## Metric definitions",
+                    "## Stopping", "## Figure 2", "## All points (summary table)",
+                    "## Management requirements (paper Section V)"):
         assert heading in text
     assert f"# vnflab run `{RUN_ID}`" in text
     assert "6.8.0-test" in text and "Synthetic CPU" in text and "`parameters.response.min_samples`" not in text

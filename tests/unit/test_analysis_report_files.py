@@ -47,16 +47,23 @@ def test_every_derived_file_is_rebuilt_bit_for_bit(tmp_path: Path) -> None:
 def test_report_holds_every_section_and_the_html_embeds_the_figures(tmp_path: Path) -> None:
     generated = build_report(write_run(tmp_path / RUN_ID))
     text = generated.report.read_text()
-    for heading in ("## Run manifest", "## Metric definitions", "## Figure 2", "## Summary table", "## Outliers",
-                    "## Overhead", "## Conclusions, recomputed", "#### The paper's comparisons",
-                    "## Management requirements (paper Section V)", "## Files"):
-        assert heading in text, heading
+    # The reader's order: results first, then definitions and statistics, the manifest last.
+    order = ("## Summary\n", "## Figure 2", "## Conclusions, recomputed", "#### The paper's comparisons",
+             "## Management requirements (paper Section V)", "## Overhead", "## Metric definitions", "## Outliers",
+             "## All points (summary table)", "## Appendix: data", "## Appendix: run manifest", "## Appendix: files")
+    positions = [text.find(heading) for heading in order]
+    assert -1 not in positions, [h for h, at in zip(order, positions, strict=True) if at < 0]
+    assert positions == sorted(positions), "sections out of the reader's order"
     assert "xen boots 80.0% faster than docker in the best case (8 instances)" in text
     assert "No point has a value outside its fences." in text
     assert "stand-in for CoreOS" in text and "Mann-Whitney" in text and "bootstrap" in text
     html = generated.html.read_text()
     assert html.count('src="data:image/png;base64,') == 4  # three Fig. 2 panels and the overhead figure
-    assert not re.search(r'(src|href)="(?!data:)', html), "the HTML must not load anything from outside"
+    assert not re.search(r'(src|href)="(?!data:|#)', html), "the HTML must not load anything from outside"
+    contents = html[html.index('<nav class="toc"'):html.index("</nav>")]
+    assert html.index("<nav") < html.index('<h2 id="summary">')
+    for anchor in ("summary", "figure-2", "conclusions-recomputed", "appendix-run-manifest"):
+        assert f'href="#{anchor}"' in contents and f'id="{anchor}"' in html, anchor
     assert "<script" not in html and html.count("<table>") == text.count("\n|--")
 
 
@@ -91,3 +98,22 @@ def test_html_and_latex_renderers() -> None:
 
     tex = latex_table(pd.DataFrame({"name": ["a_b"], "value": [1.5]}), "Cap")
     assert "\\begin{tabular}{lr}" in tex and "a\\_b & 1.500 \\\\" in tex and "\\caption{Cap}" in tex
+
+
+def test_report_opens_with_who_is_lowest_and_by_how_much(tmp_path: Path) -> None:
+    """Synthetic boot means at 8 instances: native 40 ms, xen 80 ms, docker and kvm higher: native leads by 2x."""
+    text = build_report(write_run(tmp_path / RUN_ID)).report.read_text()
+    summary = text[text.index("## Summary\n"):text.index("## Figure 2")]
+    boot = next(line for line in summary.splitlines() if line.startswith("| (a) Boot time"))
+    cells = [cell.strip() for cell in boot.strip("|").split("|")]
+    assert cells[1:4] == ["8 instances", "ms", "native"] and cells[5] == "xen"
+    assert cells[7].startswith("2.00 [") and cells[9] == "lower (95% CIs apart)"
+    assert "Stand-ins" in summary and "stand-in for CoreOS" in summary
+    headline = (tmp_path / RUN_ID / "tables" / "headline.csv").read_text().splitlines()
+    assert len(headline) == 4 and headline[0].startswith("panel,quantity,mode,x,")
+
+
+def test_report_summary_with_one_platform(tmp_path: Path) -> None:
+    text = build_report(write_run(tmp_path / RUN_ID, platforms=("kvm",))).report.read_text()
+    summary = text[text.index("## Summary\n"):text.index("## Figure 2")]
+    assert summary.count("one platform measured") == 3

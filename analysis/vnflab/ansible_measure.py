@@ -135,6 +135,7 @@ class MeasureAction(ActionBase):
                        mode=args.get("mode", "icmp") if self.METRIC == "response" else None)
         summaries = []
         written = 0
+        probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
         for x, x_unit, point_args in self.points(args):
             values: list[float | None] = []
             batch = 0
@@ -143,6 +144,8 @@ class MeasureAction(ActionBase):
                 outcome = self._execute_module(module_name=module,
                                                module_args=self.batch_args(point_args, repeat or {}),
                                                task_vars=task_vars)
+                probe_s += float(outcome.get("module_s") or 0.0)
+                result["probe_s"] = round(probe_s, 6)
                 if outcome.get("failed"):
                     cleanup = None
                     if self.STOPS_LEFTOVERS and (not outcome.get("start_failed") or outcome.get("stop_errors")):

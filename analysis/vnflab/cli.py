@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -104,6 +105,29 @@ def _run(args: argparse.Namespace) -> int:
     return run_lab(options)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from vnflab import bench
+
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    summary = bench.summarize(bench.read_timing(Path(args.timing)), bench.read_points(run_dir))
+    summary["run_dir"] = str(run_dir) if run_dir else None
+    summary["run_id"] = run_dir.name if run_dir else None
+    for item in args.extra:
+        key, _, value = item.partition("=")
+        summary.setdefault("context", {})[key] = value
+    if args.phase:
+        for item in args.phase:  # phases timed outside Ansible (the install), prepended
+            name, _, seconds = item.partition("=")
+            summary["phases"].insert(0, {"phase": name, "wall_s": round(float(seconds), 3)})
+    text = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text, encoding="utf-8")
+        Path(args.out).with_suffix(".md").write_text(bench.render_table(summary), encoding="utf-8")
+    print(bench.render_table(summary), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vnflab", description="vnflab controller tools: runs, summaries, reports.")
     parser.add_argument("--version", action="version", version=f"vnflab {__version__}")
@@ -140,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="smallest change of the median, in %%, that counts as a regression or improvement")
     compare.add_argument("--fail-on-regression", action="store_true", help="exit 3 when a point regressed")
     compare.set_defaults(handler=_compare)
+
+    bench = commands.add_parser("bench", help="phases, Ansible's share and point times of a run (vnflab_timing file)")
+    bench.add_argument("timing", metavar="TIMING_JSONL", help="what the vnflab_timing callback wrote")
+    bench.add_argument("--run-dir", help="the run directory (for per-point times from points.jsonl)")
+    bench.add_argument("--out", metavar="FILE.json", help="write the summary as JSON (and FILE.md, the table)")
+    bench.add_argument("--phase", action="append", default=[], metavar="NAME=SECONDS",
+                       help="a phase timed outside Ansible (e.g. install=41.2), listed first")
+    bench.add_argument("--extra", action="append", default=[], metavar="KEY=VALUE", help="context recorded as is")
+    bench.set_defaults(handler=_bench)
 
     run = commands.add_parser("run", help="run site.yml through ansible-runner with progress, then the report")
     run.add_argument("--metric", action="append", default=[], choices=["boot", "response", "memory"],

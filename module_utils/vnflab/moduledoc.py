@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from ansible.module_utils.vnflab.driver import StartError
@@ -85,12 +86,16 @@ def run_probe_module(module: Any, checks: list[tuple[str, str | None]], run: Any
     for name, problem in checks:
         if problem:
             module.fail_json(msg=f"{name}: {problem}")
+    # module_s: the probe's own wall time, from here to its result (the benchmark's "inside the probes";
+    # what a task takes beyond the sum of its batches' module_s is Ansible's).
+    started = time.monotonic()
     try:
-        module.exit_json(**run(module))
+        result = run(module)
+        module.exit_json(**result, module_s=round(time.monotonic() - started, 6))
     except StartError as exc:
         # The platform failed to start an instance: the controller may journal the batch and retry it.
         module.fail_json(msg=f"driver: {exc}", start_failed=True, stop_errors=exc.stop_errors,
-                         exception=traceback.format_exc())
+                         module_s=round(time.monotonic() - started, 6), exception=traceback.format_exc())
     except expected as exc:
         module.fail_json(msg=f"driver: {exc}", exception=traceback.format_exc())
     except OSError as exc:

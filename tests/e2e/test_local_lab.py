@@ -40,8 +40,11 @@ pytestmark = [
 ]
 
 
-def ansible(*args: str, json_output: bool = False, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+def ansible(*args: str, json_output: bool = False, timeout: int = 1200,
+            timing: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0")
+    if timing is not None:  # what scripts/bench.sh records: every task's wall time (callback_plugins/vnflab_timing.py)
+        env.update(ANSIBLE_CALLBACKS_ENABLED="vnflab_timing", VNFLAB_TIMING_FILE=str(timing))
     if json_output:
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
     done = subprocess.run([*PLAYBOOK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
@@ -78,7 +81,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     results = tmp_path_factory.mktemp("results")
     try:
         ansible("site.yml", "-e", "vnflab_profile=quick", "-e", f"vnflab_results_dir={results}",
-                "-e", json.dumps({"vnflab_platforms": list(PLATFORMS)}))
+                "-e", json.dumps({"vnflab_platforms": list(PLATFORMS)}), timing=results / "timing.jsonl")
         runs = sorted(p for p in results.iterdir() if p.is_dir())
         assert len(runs) == 1, f"expected one run directory, found {runs}"
         yield runs[0]
@@ -230,6 +233,28 @@ def test_ping_agrees_with_the_response_probe(run_dir: Path) -> None:
     probe = medians(run_dir, "response", "rtt_proxy_us")[64]
     tolerance = max(60.0, 0.5 * probe)
     assert abs(statistics.median(ping_us) - probe) <= tolerance, (statistics.median(ping_us), probe)
+
+
+def test_the_benchmark_summary_of_the_run_is_complete(run_dir: Path) -> None:
+    """scripts/bench.sh's summary of this (quick) run: every stage and server has its phase, the probes'
+    own time is there, and every measured point has its wall time. No timing is asserted."""
+    timing = run_dir.parent / "timing.jsonl"
+    out = run_dir.parent / "bench" / "quick.json"
+    done = subprocess.run([str(Path(PLAYBOOK[0]).parent / "vnflab"), "bench", str(timing), "--run-dir", str(run_dir),
+                           "--out", str(out), "--phase", "install=1.5"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(out.read_text())
+    phases = [p["phase"] for p in summary["phases"]]
+    assert phases[0] == "install" and "validate" in phases and "lab" in phases and "report" in phases
+    for platform in PLATFORMS:
+        for stage in ("provision", "boot", "response", "memory"):
+            assert f"{stage}: {SERVER_OF[platform]}" in phases, (stage, platform, phases)
+    assert all(p["wall_s"] >= 0 for p in summary["phases"])
+    assert 0 < summary["probe_s"] < summary["wall_s"]
+    assert 0 <= summary["ansible_share"] < 1
+    points = [line for line in (run_dir / "points.jsonl").read_text().splitlines() if line.strip()]
+    assert len(summary["points"]) == len(points)
+    assert "| **run** |" in out.with_suffix(".md").read_text()
 
 
 def test_second_provisioning_run_changes_nothing(run_dir: Path) -> None:

@@ -1021,7 +1021,8 @@ def test_boot_probe_settings_come_from_the_driver_unless_given(monkeypatch: pyte
     runner = FakeRunner()
     fake = install_platform(monkeypatch, boot_mod, runner)
     probe_calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(boot_mod, "wait_first_replies", reply_after([1.0, 2.0, 3.0], lambda: fake.instances, probe_calls))
+    replies = reply_after([1.0, 2.0, 3.0], lambda: fake.instances, probe_calls)
+    monkeypatch.setattr(boot_mod, "wait_first_replies", replies)
     spec = driver_spec(probe=probe) if probe else driver_spec()
     run_module(boot_mod, {"driver": spec, "count": 3, "max_pps": 20000, **module_args})
     assert probe_calls[0]["deadline_s"] == pytest.approx(deadline_s)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark of the main job (not a test): runs scripts/lab.sh with the vnflab_timing callback and records
+# where the time goes: install, builds (emulated servers, Xen install and reboot, OSv and Capstan, ClickOS),
+# lab, provision and proxy per server, each metric per server and point, report, teardown; and Ansible's
+# own share (what the measuring tasks took beyond their probe modules' time).
+# Writes bench/<UTC date>.json and .md; extra arguments go to ansible-playbook (through scripts/lab.sh).
+#   scripts/bench.sh                         # the default profile, all platforms
+#   scripts/bench.sh --quick                 # the quick profile
+#   scripts/bench.sh -e '{"vnflab_platforms": ["docker"]}'
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+profile=default
+if [ "${1:-}" = --quick ]; then profile=quick; shift; fi
+started=$(date +%s.%N)
+bash scripts/install.sh
+install_s=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", b - a}')
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+results=${VNFLAB_RESULTS_DIR:-$here/results}
+out_dir=${VNFLAB_BENCH_DIR:-$here/bench}
+mkdir -p "$out_dir"
+timing="$out_dir/$stamp.timing.jsonl"
+before=$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)  # no results folder yet: ls fails, pipefail
+status=0
+VNFLAB_TIMING_FILE="$timing" ANSIBLE_CALLBACKS_ENABLED=vnflab_timing \
+  bash scripts/lab.sh -e "vnflab_profile=$profile" -e "vnflab_results_dir=$results" "$@" || status=$?
+run=
+if [ "$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)" -gt "$before" ]; then
+  run=$(ls -1d "$results"/*/ | tail -n 1)
+fi
+.venv/bin/vnflab bench "$timing" ${run:+--run-dir "$run"} --out "$out_dir/$stamp.json" --phase "install=$install_s" \
+  --extra "profile=$profile" --extra "exit_status=$status" --extra "cores=$(nproc)" \
+  --extra "memory_mb=$(awk '/^MemTotal/ {printf "%d", $2 / 1024}' /proc/meminfo)" --extra "command=scripts/bench.sh $*"
+echo "bench: $out_dir/$stamp.json (run directory ${run:-none})"
+exit "$status"

@@ -42,6 +42,7 @@ def load_module(name: str) -> ModuleType:
 
 boot_mod = load_module("vnf_boot_time")
 memory_mod = load_module("vnf_memory")
+concurrency_mod = load_module("vnf_start_concurrency")
 response_mod = load_module("vnf_response_time")
 link_mod = load_module("vnflab_link")
 service_mod = load_module("vnflab_service")
@@ -1039,3 +1040,28 @@ def test_memory_probe_deadline_grows_with_n_from_the_driver(monkeypatch: pytest.
     run_module(memory_mod, {"driver": spec, "count": 2, "settle_s": 0, "reads": 1})
     assert probe_calls[0]["deadline_s"] == pytest.approx(130.0)
     assert probe_calls[0]["poll_interval_s"] == pytest.approx(0.05)
+
+
+def test_start_concurrency_times_both_ways_and_stops_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner()
+    install_platform(monkeypatch, concurrency_mod, runner)
+    clock = iter([0.0, 2.0, 10.0, 16.0])  # together: 2 s; one by one: 6 s
+    monkeypatch.setattr(concurrency_mod, "clock", lambda: next(clock))
+    result = run_module(concurrency_mod, {"driver": driver_spec(), "count": 3})
+    names = ["vnflab-docker-0", "vnflab-docker-1", "vnflab-docker-2"]
+    assert sorted(runner.started()) == sorted(names * 2) and sorted(runner.stopped()) == sorted(names * 2)
+    assert result["max_parallel"] == 3
+    assert (result["concurrent_s"], result["sequential_s"], result["ratio"]) == (2.0, 6.0, 0.333)
+
+
+def test_start_concurrency_fails_naming_the_instance_and_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = FakeRunner(start_fails={"vnflab-docker-1": "no such image"})
+    install_platform(monkeypatch, concurrency_mod, runner)
+    result = fail_module(concurrency_mod, {"driver": driver_spec(), "count": 2})
+    assert "vnflab-docker-1: no such image" in result["msg"]
+    assert runner.stopped() == ["vnflab-docker-0", "vnflab-docker-1"]
+
+
+def test_start_concurrency_needs_two_instances() -> None:
+    result = fail_module(concurrency_mod, {"driver": driver_spec(), "count": 1})
+    assert result["msg"].startswith("count: must be at least 2")

@@ -138,7 +138,7 @@ def mirror(tmp_path: Path) -> Path:
 
 def validate_osv(tmp_path: Path, mirror: Path, **extra: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VNFLAB_RESULTS_DIR": str(tmp_path / "results"), "ANSIBLE_NOCOLOR": "1",
-           "VNFLAB_SOURCE_MIRROR": str(mirror)}
+           "VNFLAB_SOURCE_MIRROR": str(mirror), "VNFLAB_RUN_LOCK": str(tmp_path / "run.lock")}
     overrides = json.dumps({"vnflab_platforms": ["kvm"], "platform_kvm_guest": "osv", **extra})
     return subprocess.run([PLAYBOOK, "playbooks/validate.yml", "-e", overrides], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False, timeout=120)

@@ -15,7 +15,8 @@ PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 
 def validate(tmp_path: Path, **extra: object) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VNFLAB_RESULTS_DIR": str(tmp_path / "results"), "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, "VNFLAB_RESULTS_DIR": str(tmp_path / "results"), "ANSIBLE_NOCOLOR": "1",
+           "VNFLAB_RUN_LOCK": str(tmp_path / "run.lock")}  # the test's own lock: it may run beside a lab
     overrides = json.dumps({"vnflab_platforms": ["docker"], **extra})
     return subprocess.run([PLAYBOOK, "playbooks/validate.yml", "-e", overrides],
                           cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=120)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible.errors import AnsibleActionFail
+
 from vnflab.ansible_measure import MeasureAction
 from vnflab.records import response_records
 
@@ -18,7 +20,10 @@ class ActionModule(MeasureAction):
     build_records = staticmethod(response_records)
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-        sizes = args.get("sizes") or DEFAULT_SIZES
+        sizes = DEFAULT_SIZES if args.get("sizes") is None else args["sizes"]
+        if not sizes:
+            raise AnsibleActionFail("sizes is empty: a response-time run needs at least one size "
+                                    "(vnflab_response_sizes)")
         return [(int(size), "B", {**args, "sizes": [int(size)]}) for size in sizes]
 
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:

@@ -120,8 +120,11 @@ class LiveHost:
             return None
 
     def module_loaded(self, name: str) -> bool:
-        with open("/proc/modules") as handle:
-            return any(line.split()[0] == name for line in handle)
+        try:
+            with open("/proc/modules") as handle:
+                return any(line.split()[0] == name for line in handle)
+        except FileNotFoundError:  # a kernel without loadable modules: what is built in stays
+            return os.path.isdir("/sys/module/" + name)
 
     def policy(self, chain: str) -> str | None:
         rc, out, _ = self.module.run_command(["iptables", "-w", "-S", chain])

@@ -209,6 +209,14 @@ def write_file(path: str, content: bytes) -> None:
     os.replace(temporary, path)
 
 
+def remove_if_empty(directory: str) -> None:
+    """The record's directory goes with the last record (the lab made it), unless something else lives there."""
+    try:
+        os.rmdir(directory)
+    except OSError:
+        pass
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
@@ -225,10 +233,13 @@ def main() -> None:
     params = module.params
     path = params["path"]
     host = LiveHost(module)
+    directory = os.path.dirname(path)
     try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
         # Several lab servers may be this one machine (the local lab): one record, changed by one task at a time.
-        with open(path + ".lock", "w") as lock:
+        # The lock is on the directory, so that nothing but the record is ever left in it.
+        lock = os.open(directory, os.O_RDONLY)
+        try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             record = read_record(path)
             if params["state"] == "recorded":
@@ -247,10 +258,12 @@ def main() -> None:
                         kept.append(reason)
                 if record:
                     os.remove(path)
-            module.exit_json(changed=bool(steps) or bool(record), record=record, steps=steps, kept=kept)
+                remove_if_empty(directory)
+        finally:
+            os.close(lock)
+        module.exit_json(changed=bool(steps) or bool(record), record=record, steps=steps, kept=kept)
     except Exception as exc:  # noqa: BLE001 - reported to the play with the traceback
         module.fail_json(msg=f"host state {params['state']}: {exc}", exception=traceback.format_exc())
-
 
 if __name__ == "__main__":
     main()

@@ -52,6 +52,7 @@ def host_snapshot() -> dict[str, Any]:
                     for name in SETTINGS["modules"]},
         "forward_policy": next((line for line in forward.splitlines() if line.startswith("-P FORWARD")), None),
         "units": units,
+        "lab_state_dir": sorted(os.listdir("/var/lib/vnflab")) if Path("/var/lib/vnflab").is_dir() else None,
     }
 
 
@@ -95,5 +96,5 @@ def check_a_run_and_its_teardown(tmp_path: Path) -> None:
     merged = json.loads(during["files"]["/etc/docker/daemon.json"] or "{}")
     assert merged["log-level"] == "info" and merged["bip"] == "198.19.252.1/24", merged
     # ...and the teardown put everything back.
+    assert "host-state.json" in (during["lab_state_dir"] or [])
     assert after == before
-    assert not Path("/var/lib/vnflab/host-state.json").exists()

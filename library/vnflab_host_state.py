@@ -12,7 +12,7 @@ short_description: Record host settings before the lab changes them, and restore
 description:
   - O(state=recorded) reads the given sysctls, kernel modules, iptables built-in chain policies, files and
     systemd units and adds each to the record O(path) unless the record already holds it. The first run's
-    values are kept: a killed run's record survives, and the next teardown restores the host as it was before.
+    values are kept; a killed run's record survives, and the next teardown restores the host as it was before.
   - O(state=restored) puts back every recorded setting that differs now (a file's content or absence, a unit's
     mask, enablement and activity, a chain's policy, a module the lab loaded that nothing uses any more, a
     sysctl's value), then removes the record. A module still in use is left loaded and reported.

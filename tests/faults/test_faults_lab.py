@@ -1,7 +1,7 @@
 """Faults on a real local lab (Docker path only): injected loss and a proxy killed mid-run each fail their point or
 path quickly and visibly, and the run still writes its report, then exits non-zero.
 
-Needs root and the packages of scripts/install.sh. The lab is stood up once for the module (site.yml --tags proxy)
+Needs root and the packages of scripts/install.sh. The lab is stood up once for the module (site.yml --tags lab,proxy)
 and torn down after it; every playbook runs under the lab's run lock, which this test process holds throughout.
 """
 
@@ -59,7 +59,7 @@ def lab() -> Iterator[None]:
     except runlock.Refused as refused:
         pytest.fail(str(refused))
     try:
-        up = run_playbook("site.yml", "--tags", "proxy", "-e", "vnflab_profile=quick",
+        up = run_playbook("site.yml", "--tags", "lab,proxy", "-e", "vnflab_profile=quick",
                           "-e", json.dumps({"vnflab_platforms": ["docker"]}))
         assert up.returncode == 0, up.stdout[-6000:]
         yield

@@ -27,8 +27,11 @@ PROXY_CONTAINER = "vnflab-docker-proxy"
 LOSS_RULE = ["OUTPUT", "-d", PROXY_A, "-p", "icmp", "-m", "statistic", "--mode", "random", "--probability", "0.25",
              "-m", "comment", "--comment", "vnflab-fault-test", "-j", "DROP"]
 
+# Heavy until it has run to completion on a clean machine: written on 2026-12-07, its one run so far stopped at its
+# own set-up (the proxy tag alone, fixed since); the lab lock queue gave it no second run before the deadline.
 pytestmark = [
     pytest.mark.lab,
+    pytest.mark.heavy,
     pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root"),
     pytest.mark.skipif(shutil.which("dockerd") is None, reason="Docker engine not installed (scripts/install.sh)"),
 ]

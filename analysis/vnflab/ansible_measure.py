@@ -8,9 +8,10 @@ A batch in which the platform failed to start an instance (the module says ``sta
 in ``failures.jsonl`` and measured again, up to ``repeat.max_failed_batches`` times per point (default
 2); one more failure fails the task. Any other failure fails it at once.
 
-A subclass may judge the task's very first batch (``path_down``): when it shows that nothing can be measured
-(no reply at all through a proxy whose server failed earlier in the run), the task fails at once, with
-that batch journaled, instead of running every point to its cap.
+A subclass judges every batch (``judge_batch``; by default the task's very first batch through ``path_down``):
+when it shows that nothing can be measured (no reply at all through a proxy whose server failed earlier in the
+run, or that died during it) or that the point lost more than its threshold, the task fails at once, with that
+batch journaled, instead of running every point to its cap.
 
 A module that starts instances (``STOPS_LEFTOVERS``) is run once more with ``state: absent`` after a batch that
 failed without a failed start (the module may have died before its own stop ran: it did, in a nested Xen
@@ -110,6 +111,12 @@ class MeasureAction(ActionBase):
         """Why nothing can be measured, judged from the task's first batch (its watched values), or None."""
         return None
 
+    def judge_batch(self, point_values: Sequence[float | None], batch_values: Sequence[float | None],
+                    repeat: Mapping[str, Any], point: str, first_of_task: bool) -> str | None:
+        """Why the task must stop after this batch (journaled already), or None. ``point_values`` holds every
+        watched value of the point so far, this batch's included; ``point`` names it ("x=64 B")."""
+        return self.path_down(batch_values) if first_of_task else None
+
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
@@ -169,7 +176,8 @@ class MeasureAction(ActionBase):
                     batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
                 batch_values = watched_values(self.METRIC, outcome)
                 values.extend(batch_values)
-                down = self.path_down(batch_values) if not summaries and batch == 0 else None
+                down = self.judge_batch(values, batch_values, repeat or {}, f"x={x} {x_unit}",
+                                        not summaries and batch == 0)
                 if down:
                     return {**result, "failed": True, "msg": down, "points": summaries,
                             "samples_written": written, "failed_batches": failed_batches}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from lab_inventory import light_platforms, selected_servers
+from lab_playbook import run_lock_fds
 
 from vnflab.load import load_run
 from vnflab.schema import parse_label
@@ -48,7 +49,7 @@ def ansible(*args: str, json_output: bool = False, timeout: int = 1200,
     if json_output:
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.json"
     done = subprocess.run([*PLAYBOOK, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+                          check=False, pass_fds=run_lock_fds())
     if done.returncode != 0:
         pytest.fail(f"ansible-playbook {' '.join(args)} failed:\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}")
     return done
@@ -88,7 +89,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     finally:
         if lab_leftovers():
             subprocess.run([*PLAYBOOK, "site.yml", "--tags", "teardown"], cwd=ROOT, capture_output=True,
-                           timeout=600, check=False)
+                           timeout=600, check=False, pass_fds=run_lock_fds())
 
 
 def medians(run_dir: Path, metric: str, quantity: str, platform: str = "docker") -> dict[int, float]:

@@ -175,17 +175,58 @@ def test_response_batches_stop_at_the_cap(tmp_path: Path) -> None:
 
 
 def test_response_lost_samples_are_journaled_and_count_to_the_cap(tmp_path: Path) -> None:
-    first = rtt_outcome(64, [None, 80.0, None])  # the path answers, then loses everything
-    script = Script(iter([first] + [rtt_outcome(64, [None, None, None])] * 3), tmp_path, rtt_records)
-    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path))
+    """Losses the point's threshold allows (here 90%) are journaled as lost samples and count to the cap."""
+    outcomes = [rtt_outcome(64, batch) for batch in ([None, 80.0, None], [80.0, None, 90.0], [None, 85.0, None],
+                                                     [70.0, None, 100.0])]
+    script = Script(iter(outcomes), tmp_path, rtt_records)
+    repeat = {"min_samples": 6, "max_samples": 12, "rel_half_width": 0.05, "batch": 3, "max_loss_fraction": 0.9}
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))
     plugin._execute_module = script  # type: ignore[method-assign]
-    plugin.run(task_vars=TASK_VARS)
+    result = plugin.run(task_vars=TASK_VARS)
+    assert not result.get("failed"), result
     samples = lines(tmp_path / "samples.jsonl")
     assert len(samples) == 24
     proxy = [r for r in samples if r["quantity"] == "rtt_proxy_us"]
-    assert [r["status"] for r in proxy].count("lost") == 11
+    assert [r["status"] for r in proxy].count("lost") == 6
     (point,) = lines(tmp_path / "points.jsonl")
-    assert (point["reason"], point["n"], point["n_lost"]) == ("cap", 12, 11)
+    assert (point["reason"], point["n"], point["n_lost"]) == ("cap", 12, 6)
+
+
+@pytest.mark.parametrize(("threshold", "fails"), [(None, True), (0.05, True), (0.2, False)])
+def test_a_point_that_loses_more_than_its_threshold_fails_naming_it_at_that_batch(
+        tmp_path: Path, threshold: float | None, fails: bool) -> None:
+    """Judged on every batch, not only the first: the second batch brings the point to 1 lost of 6 (16.7%)."""
+    outcomes = [rtt_outcome(64, [80.0, 80.0, 80.0]), rtt_outcome(64, [80.0, None, 80.0])]
+    outcomes += [rtt_outcome(64, [80.0, 80.0, 80.0])] * 4
+    script = Script(iter(outcomes), tmp_path, rtt_records)
+    repeat: dict[str, Any] = {"min_samples": 9, "max_samples": 12, "rel_half_width": 0.05, "batch": 3}
+    if threshold is not None:
+        repeat["max_loss_fraction"] = threshold
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert bool(result.get("failed")) is fails
+    if fails:
+        assert len(script.calls) == 2
+        assert result["msg"].startswith("x=64 B: 1 of 6 requests through the proxy lost (16.7%), more than "
+                                        "vnflab_repeat.response.max_loss_fraction (5%)"), result["msg"]
+        assert len(lines(tmp_path / "samples.jsonl")) == 12 == result["samples_written"]
+    else:
+        assert len(script.calls) > 2  # measured on past the lossy batch, to the rule's end
+
+
+def test_a_proxy_that_dies_mid_run_fails_its_path_at_its_next_batch(tmp_path: Path) -> None:
+    """The first size converges; the proxy dies; the next size's first batch gets no reply: the task fails there,
+    not after every later size ran to its cap of timeouts."""
+    outcomes = [rtt_outcome(64, [80.0, 80.0, 80.0])] * 2 + [rtt_outcome(1472, [None, None, None], [5.0] * 3)] * 10
+    script = Script(iter(outcomes), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, sizes=[64, 1472, 8192]))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 3
+    assert result["failed"]
+    assert result["msg"].startswith("x=1472 B: no reply through the proxy to any of a batch of 3 requests"), result
+    assert [point["x"] for point in result["points"]] == [64]
 
 
 def test_response_stops_when_the_first_batch_gets_no_reply_through_the_proxy(tmp_path: Path) -> None:
@@ -196,7 +237,7 @@ def test_response_stops_when_the_first_batch_gets_no_reply_through_the_proxy(tmp
     plugin._execute_module = script  # type: ignore[method-assign]
     result = plugin.run(task_vars=TASK_VARS)
     assert len(script.calls) == 1
-    assert result["failed"] and "no reply through the proxy to any of the first 3 requests" in result["msg"]
+    assert result["failed"] and "x=64 B: no reply through the proxy to any of the first 3 requests" in result["msg"]
     samples = lines(tmp_path / "samples.jsonl")
     assert len(samples) == 6 == result["samples_written"]
     assert not (tmp_path / "points.jsonl").exists() or lines(tmp_path / "points.jsonl") == []

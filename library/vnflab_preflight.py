@@ -173,20 +173,20 @@ def read_bytes(path: str) -> bytes | None:
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "management_host": {"type": "str", "default": ""},
-            "ssh_client": {"type": "str", "default": ""},
-            "nics": {"type": "dict", "default": {}},
-            "networks": {"type": "dict", "default": {}},
-            "lab_interfaces": {"type": "list", "elements": "str", "default": ["vbr-*"]},
-            "memory_need_mb": {"type": "int", "default": 0},
-            "memory_variable": {"type": "str", "default": "vnflab_boot_counts/vnflab_memory_counts"},
-            "xen": {"type": "bool", "default": False},
-            "xen_dom0_memory_mb": {"type": "int", "default": 0},
-            "disk_path": {"type": "path", "default": "/var"},
-            "disk_need_mb": {"type": "int", "default": 0},
-            "disk_variable": {"type": "str", "default": "vnflab_preflight_disk_mb"},
-        },
+        argument_spec=dict(
+            management_host=dict(type="str", default=""),
+            ssh_client=dict(type="str", default=""),
+            nics=dict(type="dict", default={}),
+            networks=dict(type="dict", default={}),
+            lab_interfaces=dict(type="list", elements="str", default=["vbr-*"]),
+            memory_need_mb=dict(type="int", default=0),
+            memory_variable=dict(type="str", default="vnflab_boot_counts/vnflab_memory_counts"),
+            xen=dict(type="bool", default=False),
+            xen_dom0_memory_mb=dict(type="int", default=0),
+            disk_path=dict(type="path", default="/var"),
+            disk_need_mb=dict(type="int", default=0),
+            disk_variable=dict(type="str", default="vnflab_preflight_disk_mb"),
+        ),
         supports_check_mode=True,
     )
     params = module.params

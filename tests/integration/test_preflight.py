@@ -159,3 +159,25 @@ def test_no_sudo_is_rejected(tmp_path: Path, namespace: str) -> None:
     become = {"ansible_become": True, "ansible_become_exe": fake_sudo(tmp_path, allowed=False)}
     done = site(tmp_path, inventory(namespace, become), "--tags", "lab")
     assert_rejected_before_any_change(done, namespace, "pf-server: ansible_become is true but becoming root")
+
+
+def bootstrap(tmp_path: Path, hosts: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    inventory_dir = tmp_path / "inventory"
+    inventory_dir.mkdir(exist_ok=True)
+    (inventory_dir / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    return subprocess.run([PLAYBOOK, "-i", str(inventory_dir), "playbooks/bootstrap-flatcar.yml"], cwd=ROOT,
+                          env={**os.environ, "ANSIBLE_NOCOLOR": "1"}, capture_output=True, text=True, check=False,
+                          timeout=120)
+
+
+def test_the_bootstrap_leaves_a_host_with_python_alone(tmp_path: Path, namespace: str) -> None:
+    done = bootstrap(tmp_path, inventory(namespace))
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert re.search(r"^pf-server +: .*changed=0 .*failed=0", done.stdout, re.MULTILINE), done.stdout[-2000:]
+
+
+def test_the_bootstrap_names_a_debian_host_without_python(tmp_path: Path, namespace: str) -> None:
+    done = bootstrap(tmp_path, inventory(namespace, {"ansible_python_interpreter": "/nonexistent/python3"}))
+    assert done.returncode != 0
+    assert "pf-server (debian) has no Python at /nonexistent/python3 (ansible_python_interpreter)" in done.stdout, \
+        done.stdout[-3000:]

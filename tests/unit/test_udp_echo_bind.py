@@ -41,3 +41,19 @@ def test_answers_on_every_bound_address_and_nowhere_else() -> None:
         echo.terminate()
         echo.wait(timeout=10)
     assert echo.returncode == 0
+
+
+def test_the_systemd_unit_passes_every_address_on_its_own_execstart_line() -> None:
+    """Rendered as the template module does (trim_blocks): a block tag must not swallow the next line."""
+    import jinja2
+
+    template = (ECHO.parents[1] / "templates/vnflab-udp-echo.service.j2").read_text()
+    environment = jinja2.Environment(trim_blocks=True, undefined=jinja2.StrictUndefined)
+    environment.filters["regex_replace"] = lambda value, pattern, replacement: __import__("re").sub(
+        pattern, replacement, value)
+    unit = environment.from_string(template).render(
+        ansible_managed="managed", vnflab_install_dir="/usr/local/lib/vnflab", host_b_udp_port=7007,
+        host_b_bind=["198.18.0.2", "198.18.12.2"]).splitlines()
+    assert "ExecStart=/usr/bin/python3 /usr/local/lib/vnflab/vnflab_udp_echo.py --port 7007 --bind=198.18.0.2"\
+        " --bind=198.18.12.2" in unit
+    assert "Restart=always" in unit

@@ -2,8 +2,7 @@
 # Apache License 2.0
 """Wall time of every task, per host, as JSON lines: where a run's time goes (scripts/bench.sh).
 
-Enabled with ``ANSIBLE_CALLBACKS_ENABLED=vnflab_timing`` and ``VNFLAB_TIMING_FILE=<path>``; without the
-file variable it records nothing. Each task's record carries its play, role, task file and line, host,
+Enabled in ansible.cfg; it records only when ``VNFLAB_TIMING_FILE=<path>`` names a file. Each task's record carries its play, role, task file and line, host,
 start and end (CLOCK_REALTIME seconds), status, and ``probe_s``: the probe modules' own wall time inside it
 (the measure action plugins' sum of the modules' ``module_s``). ``vnflab bench`` turns the file into phases.
 """
@@ -26,7 +25,7 @@ description:
     environment variable VNFLAB_TIMING_FILE (appended; nothing is written without it).
   - Task records include the probe modules' own time (probe_s) where a measure action plugin reports it.
 requirements:
-  - enable it in callbacks_enabled (ANSIBLE_CALLBACKS_ENABLED=vnflab_timing)
+  - enabled in callbacks_enabled (ansible.cfg); VNFLAB_TIMING_FILE set
 """
 
 

@@ -32,7 +32,7 @@ mkdir -p bench
 timing="bench/scale-$platform-$stamp.timing.jsonl"
 before=$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)  # no results folder yet: ls fails, pipefail
 status=0
-VNFLAB_TIMING_FILE="$timing" ANSIBLE_CALLBACKS_ENABLED=vnflab_timing \
+VNFLAB_TIMING_FILE="$timing" \
   ansible-playbook site.yml --tags boot,memory -e vnflab_profile=quick \
   -e "{\"vnflab_platforms\": [\"$platform\"], \"vnflab_boot_counts\": $json_counts, \"vnflab_memory_counts\": $json_counts,
        \"vnflab_max_instances\": 1024, \"vnflab_results_dir\": \"$results\"}" || status=$?

@@ -66,7 +66,7 @@ def test_summary_of_a_run() -> None:
 
 
 def test_no_task_records_is_an_error_that_says_why() -> None:
-    with pytest.raises(ValueError, match="vnflab_timing callback"):
+    with pytest.raises(ValueError, match="VNFLAB_TIMING_FILE"):
         bench.summarize([{"event": "playbook", "time": 1.0}])
 
 

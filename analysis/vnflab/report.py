@@ -24,7 +24,14 @@ from vnflab.paper import load_paper
 from vnflab.plots import write_figures
 from vnflab.requirements import load_requirements
 from vnflab.schema import parse_label
-from vnflab.sections import Section, conclusions_section, outliers_section, overhead_section, requirements_section
+from vnflab.sections import (
+    Section,
+    conclusions_section,
+    outliers_section,
+    overhead_section,
+    requirements_section,
+    sensitivity_section,
+)
 from vnflab.tablefiles import write_table_files
 from vnflab.tables import figure2_markdown, summary_markdown, summary_table, write_tables
 
@@ -61,8 +68,11 @@ METRIC_DEFINITIONS = """\
   fixed seed (identical on every rebuild); percentiles interpolate linearly between order statistics.
   Outliers (outside Tukey's fences, 1.5 IQR) are counted in `n_outliers` and listed, never dropped.
   Points repeat until the stopping rule of docs/design.md holds (`converged`) or the sample cap is
-  reached (`cap`). Platforms, and runs, are compared with the two-sided Mann-Whitney U test on the raw
-  samples (no normality assumed), with Cliff's delta as effect size.
+  reached (`cap`), or the point's time budget ran out (`budget`). Platforms, and runs, are compared with
+  the two-sided Mann-Whitney U test on the raw samples (no normality assumed; exact permutation test for
+  small samples), with Cliff's delta as effect size; `vnflab compare` adjusts p with Holm's method within
+  each platform and metric (or Benjamini-Hochberg over the run) and states each point's minimum
+  detectable change (section "What a comparison can tell"; docs/statistics.md).
 """
 
 _MAX_VALUE_CHARS = 160
@@ -200,17 +210,38 @@ def _stopping_section(run: Run) -> list[str]:
     points = run.points
     if points.empty or "reason" not in points.columns:
         return lines + ["No `points.jsonl`: why each point stopped was not journaled.", ""]
-    capped = points[points["reason"] == "cap"]
-    lines.append(f"{len(points)} points journaled; {len(capped)} stopped at the sample cap without converging.")
+    capped = points[points["reason"] != "converged"]
+    lines.append(f"{len(points)} points journaled; {len(capped)} stopped without converging "
+                 "(at the sample cap, or at the time budget where the profile set one).")
     lines.append("")
+    lines += _batches_needed(points)
     if not capped.empty:
         wanted = [c for c in ("platform", "metric", "quantity", "mode", "x", "n", "n_lost", "mean", "half_width",
                               "rel_half_width", "rule_rel_half_width") if c in capped.columns]
         wanted = [c for c in wanted if capped[c].notna().any()]
         ordered = capped[wanted].sort_values([c for c in ("platform", "metric", "quantity", "x") if c in wanted])
-        lines += ["Points that hit the cap (their CI is wider than the rule asked for):", "",
+        lines += ["Points that did not converge (their CI is wider than the rule asked for):", "",
                   markdown_table(ordered.reset_index(drop=True))]
     return lines
+
+
+def _batches_needed(points: pd.DataFrame) -> list[str]:
+    """Per platform and metric: how many batches each point needed and how it stopped."""
+    if "batches" not in points.columns:
+        return []
+    lines = ["Batches each point needed (x: batches, `*` = did not converge), per platform and metric:", ""]
+    rows = []
+    for (platform, metric), group in points.sort_values(["platform", "metric", "x"]).groupby(
+            ["platform", "metric"], sort=True):
+        cells = [f"{int(x)}: {int(b) if pd.notna(b) else '?'}{'' if reason == 'converged' else '*'}"
+                 for x, b, reason in zip(group["x"], group["batches"], group["reason"], strict=True)]
+        budget = ""
+        if "rule_max_samples" in group.columns and group["rule_max_samples"].notna().any():
+            budget = str(int(group["rule_max_samples"].max()))
+        rows.append({"platform": platform, "metric": metric, "batches by x": ", ".join(cells),
+                     "converged": f"{int((group['reason'] == 'converged').sum())} of {len(group)}",
+                     "cap": budget})
+    return lines + [markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _failures_section(run: Run) -> list[str]:
@@ -305,6 +336,7 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
         overhead_section(view, figures["overhead"], run.paths.run_dir),
         conclusions_section(run.samples, load_paper(opts.paper)),
         requirements_section(summary, load_requirements(opts.weights)),
+        sensitivity_section(run.samples),
     ]
     for section in extra:
         for stem, (frame, caption) in section.tables.items():

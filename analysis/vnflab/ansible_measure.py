@@ -24,6 +24,7 @@ A module that returns ``probe`` (how its prober ran and ended) has it journaled 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
         return StoppingRule(
             min_samples=int(repeat["min_samples"]), max_samples=int(repeat["max_samples"]),
             rel_half_width=float(repeat.get("rel_half_width", 0.05)),
-            confidence=float(repeat.get("confidence", 0.95)))
+            confidence=float(repeat.get("confidence", 0.95)),
+            time_budget_s=float(repeat["time_budget_s"]) if repeat.get("time_budget_s") is not None else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleActionFail(f"repeat: {exc}") from exc
 
@@ -139,6 +141,7 @@ class MeasureAction(ActionBase):
             values: list[float | None] = []
             batch = 0
             failed_batches = 0
+            started = time.monotonic()  # the point's time budget counts failed batches too
             while True:
                 outcome = self._execute_module(module_name=module,
                                                module_args=self.batch_args(point_args, repeat or {}),
@@ -170,8 +173,8 @@ class MeasureAction(ActionBase):
                 if down:
                     return {**result, "failed": True, "msg": down, "points": summaries,
                             "samples_written": written, "failed_batches": failed_batches}
-                decision = rule.decide(values)
                 batch += 1
+                decision = rule.decide(values, elapsed_s=round(time.monotonic() - started, 3), batches=batch)
                 if decision.done:
                     break
             summaries.append(points_journal.append_point(

@@ -216,8 +216,9 @@ def _stopping_section(run: Run) -> list[str]:
     lines.append("")
     lines += _batches_needed(points)
     if not capped.empty:
-        wanted = [c for c in ("platform", "metric", "quantity", "mode", "x", "n", "n_lost", "mean", "half_width",
-                              "rel_half_width", "rule_rel_half_width") if c in capped.columns]
+        wanted = [c for c in ("platform", "metric", "quantity", "mode", "x", "reason", "n", "n_lost", "mean",
+                              "half_width", "rel_half_width", "rule_rel_half_width", "needed", "elapsed_s")
+                  if c in capped.columns]
         wanted = [c for c in wanted if capped[c].notna().any()]
         ordered = capped[wanted].sort_values([c for c in ("platform", "metric", "quantity", "x") if c in wanted])
         lines += ["Points that did not converge (their CI is wider than the rule asked for):", "",
@@ -225,22 +226,52 @@ def _stopping_section(run: Run) -> list[str]:
     return lines
 
 
+def _needed(points: pd.DataFrame) -> pd.Series:
+    """Values each point's CI needed: as journaled, or (older runs) from its mean, half-width and rule."""
+    from vnflab.stopping import samples_needed, t_half_width
+
+    journaled = points["needed"] if "needed" in points.columns else pd.Series([None] * len(points), index=points.index)
+    out = []
+    for (_, row), value in zip(points.iterrows(), journaled, strict=True):
+        if pd.notna(value):
+            out.append(int(value))
+            continue
+        try:
+            n_ok, mean, half = int(row["n_ok"]), float(row["mean"]), float(row["half_width"])
+            rel, confidence = float(row["rule_rel_half_width"]), float(row["rule_confidence"])
+        except (KeyError, TypeError, ValueError):
+            out.append(None)
+            continue
+        unit_half = t_half_width(1.0, n_ok, confidence)  # half-width per unit of standard deviation
+        stdev = half / unit_half if unit_half and pd.notna(unit_half) else float("nan")
+        out.append(samples_needed(stdev, mean, rel, confidence))
+    return pd.Series(out, index=points.index, dtype="object")
+
+
 def _batches_needed(points: pd.DataFrame) -> list[str]:
     """Per platform and metric: how many batches each point needed and how it stopped."""
     if "batches" not in points.columns:
         return []
-    lines = ["Batches each point needed (x: batches, `*` = did not converge), per platform and metric:", ""]
+    lines = ["Batches each point took, per platform and metric (x: batches; a point that did not converge says "
+             "why, `cap` or `budget`, and how many values its 95% CI would have needed at the variance it saw):",
+             ""]
+    needed = _needed(points)
     rows = []
-    for (platform, metric), group in points.sort_values(["platform", "metric", "x"]).groupby(
+    for (platform, metric), group in points.assign(_needed=needed).sort_values(["platform", "metric", "x"]).groupby(
             ["platform", "metric"], sort=True):
-        cells = [f"{int(x)}: {int(b) if pd.notna(b) else '?'}{'' if reason == 'converged' else '*'}"
-                 for x, b, reason in zip(group["x"], group["batches"], group["reason"], strict=True)]
-        budget = ""
+        cells = [f"{int(x)}: {int(b) if pd.notna(b) else '?'}"
+                 + ("" if reason == "converged" else f" {reason}" + (f", needs {int(n)}" if pd.notna(n) else ""))
+                 for x, b, reason, n in zip(group["x"], group["batches"], group["reason"], group["_needed"],
+                                            strict=True)]
+        cap = ""
         if "rule_max_samples" in group.columns and group["rule_max_samples"].notna().any():
-            budget = str(int(group["rule_max_samples"].max()))
-        rows.append({"platform": platform, "metric": metric, "batches by x": ", ".join(cells),
+            cap = str(int(group["rule_max_samples"].max()))
+        budget = ""
+        if "rule_time_budget_s" in group.columns and group["rule_time_budget_s"].notna().any():
+            budget = f"{float(group['rule_time_budget_s'].max()):g}"
+        rows.append({"platform": platform, "metric": metric, "batches by x": "; ".join(cells),
                      "converged": f"{int((group['reason'] == 'converged').sum())} of {len(group)}",
-                     "cap": budget})
+                     "cap": cap, "budget (s)": budget})
     return lines + [markdown_table(pd.DataFrame(rows)), ""]
 
 

@@ -523,3 +523,24 @@ def test_bad_max_failed_batches_fails_before_measuring(tmp_path: Path, value: An
     with pytest.raises(AnsibleActionFail, match="repeat.max_failed_batches must be"):
         plugin.run(task_vars=TASK_VARS)
     assert script.calls == []
+
+
+def test_boot_point_stops_at_its_time_budget_after_the_pilot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # each batch takes 10 s on a patched clock; noisy values never converge; budget 45 s, pilot 3:
+    # batches 1-3 (the pilot, 30 s), batch 4 ends at 40 s and a 5th would end at 50 s > 45 s
+    import vnflab.ansible_measure as measure
+
+    clock = iter(float(10 * i) for i in range(100))
+    monkeypatch.setattr(measure.time, "monotonic", lambda: next(clock))
+    alls = [1000.0, 2000.0, 500.0, 1500.0, 800.0, 1900.0]
+    outcomes = iter(boot_outcome(a, [a, a]) for a in alls)
+    script = Script(outcomes, tmp_path, lambda outcome: 1 + len(outcome["boot_ms"]))
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(
+        tmp_path, {"min_samples": 3, "max_samples": 6, "time_budget_s": 45}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 4
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["batches"], point["elapsed_s"], point["rule_time_budget_s"]) == (
+        "budget", 4, 40.0, 45.0)
+    assert point["needed"] > 6

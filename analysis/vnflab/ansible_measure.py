@@ -33,7 +33,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
-from vnflab.records import WATCHED_QUANTITY, PointKey, watched_values
+from vnflab.records import PointKey, watched_quantity, watched_values
 from vnflab.stopping import StoppingRule
 
 RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
@@ -139,6 +139,7 @@ class MeasureAction(ActionBase):
         written = 0
         for x, x_unit, point_args in self.points(args):
             values: list[float | None] = []
+            quantity = ""
             batch = 0
             failed_batches = 0
             started = time.monotonic()  # the point's time budget counts failed batches too
@@ -168,6 +169,7 @@ class MeasureAction(ActionBase):
                 if isinstance(outcome.get("probe"), Mapping):
                     batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
                 batch_values = watched_values(self.METRIC, outcome)
+                quantity = watched_quantity(self.METRIC, outcome)
                 values.extend(batch_values)
                 down = self.path_down(batch_values) if not summaries and batch == 0 else None
                 if down:
@@ -179,7 +181,7 @@ class MeasureAction(ActionBase):
                     break
             summaries.append(points_journal.append_point(
                 {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
-                 "quantity": WATCHED_QUANTITY[self.METRIC], "x": x, "x_unit": x_unit, "mode": key.mode,
+                 "quantity": quantity, "x": x, "x_unit": x_unit, "mode": key.mode,
                  "host": key.host, "failed_batches": failed_batches}, rule, decision, batches=batch))
         result.update(changed=False, points=summaries, samples_written=written)
         return result

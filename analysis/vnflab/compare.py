@@ -35,7 +35,7 @@ from vnflab.significance import benjamini_hochberg, holm, mann_whitney, minimum_
 
 #: Quantities compared (lower is better for all). MemAvailable readings are inputs to server_used_mb.
 COMPARED_QUANTITIES: tuple[str, ...] = (
-    "all_ms", "instance_ms", "rtt_proxy_us", "rtt_direct_us", "server_used_mb", "instance_pss_mb",
+    "all_ms", "instance_ms", "rtt_proxy_us", "rtt_direct_us", "exact_used_mb", "server_used_mb", "instance_pss_mb",
     "instance_cgroup_mb", "instance_hypervisor_mb",
 )
 

@@ -62,6 +62,12 @@ METRIC_DEFINITIONS = """\
   over the measurement (engine and hypervisor overhead included). Each reading is the median of 5 reads.
   `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
   to the instance's own cgroup (only where the platform gives each instance one).
+  Fig. 2(c) draws, per batch, the quantity the platform measures exactly, `exact_used_mb`: Xen = the sum of
+  `instance_hypervisor_mb` (xl's memory of each domain) plus `server_used_mb` (dom0's own delta, the backends
+  and toolstack a domain costs); Docker, QEMU and others = the sum of `instance_pss_mb` over the N instances
+  (`instances_cgroup_mb`, the sum of the cgroup charges, beside it for Docker). A batch in which an instance
+  lacks its figure is a lost value. `server_used_mb` stays beside it (dotted), the whole-server view with its
+  noise; a platform without any per-instance figure is drawn from `server_used_mb`, and the table says so.
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
   CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a

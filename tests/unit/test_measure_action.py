@@ -357,23 +357,28 @@ def test_without_probes_there_is_no_batches_journal(tmp_path: Path) -> None:
     assert not (tmp_path / "batches.jsonl").exists()
 
 
-def test_memory_point(tmp_path: Path) -> None:
-    used = [70.0, 71.0, 72.0]
+@pytest.mark.parametrize(("pss", "quantity", "mean", "reason"), [
+    ([2.50, 2.51, 2.49], "exact_used_mb", 2.5, "converged"),  # the exact figure converges where MemAvailable cannot
+    ([None, None, None], "server_used_mb", 71.0, "cap"),  # no per-instance figure: the server's delta
+])
+def test_memory_point(tmp_path: Path, pss: list[float | None], quantity: str, mean: float, reason: str) -> None:
+    used = [40.0, 71.0, 102.0]
     outcomes = iter({"changed": False, "count": 1, "label": LABEL, "server_used_mb": u,
                      "available_before_mb": 1000.0, "available_after_mb": 1000.0 - u,
                      "available_restored_mb": 1000.0,
-                     "instances": [{"name": "vnflab-docker-0", "pss_mb": 2.5, "cgroup_mb": 1.0,
-                                    "hypervisor_mb": None}]} for u in used)
-    script = Script(outcomes, tmp_path, lambda outcome: 6)
+                     "instances": [{"name": "vnflab-docker-0", "pss_mb": p, "cgroup_mb": None if p is None else 1.0,
+                                    "hypervisor_mb": None}]} for u, p in zip(used, pss, strict=True))
+    script = Script(outcomes, tmp_path, lambda outcome: 4 + 2 * (outcome["instances"][0]["pss_mb"] is not None))
     args = {"driver": {}, "count": 1, "repeat": {"min_samples": 3, "max_samples": 3},
             "journal": journal(tmp_path)}
     plugin = make_action(memory_action, "vnf_memory", args)
     plugin._execute_module = script  # type: ignore[method-assign]
     plugin.run(task_vars=TASK_VARS)
     (point,) = lines(tmp_path / "points.jsonl")
-    assert (point["quantity"], point["n"], point["mean"]) == ("server_used_mb", 3, pytest.approx(71.0))
+    assert (point["quantity"], point["n"], point["mean"], point["reason"]) == (
+        quantity, 3, pytest.approx(mean), reason)
     samples = lines(tmp_path / "samples.jsonl")
-    assert len(samples) == 18
+    assert len(samples) == (18 if quantity == "exact_used_mb" else 12)
     assert all(validate_sample(record) == [] for record in samples)
 
 

@@ -276,7 +276,9 @@ def test_incomplete_journal_fails_before_measuring(tmp_path: Path, missing: str)
 
 
 @pytest.mark.parametrize("repeat", [{"min_samples": 5}, {"min_samples": 5, "max_samples": 2},
-                                    {"min_samples": "many", "max_samples": 9}])
+                                    {"min_samples": "many", "max_samples": 9},
+                                    {"min_samples": 1, "max_samples": 2, "time_budget_s": 0},
+                                    {"min_samples": 1, "max_samples": 2, "time_budget_s": "soon"}])
 def test_bad_repeat_fails_before_measuring(tmp_path: Path, repeat: dict[str, Any]) -> None:
     script = Script(iter([]), tmp_path, rtt_records)
     plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))

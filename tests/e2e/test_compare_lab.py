@@ -110,6 +110,7 @@ def test_two_runs_of_the_same_lab_flag_nothing(runs: tuple[Path, Path, Path]) ->
 def test_boot_points_converge_or_say_why(runs: tuple[Path, Path, Path]) -> None:
     for run_dir in runs:
         points = load_run(run_dir).points
+        print(run_dir.name, points[["x", "reason", "batches", "needed", "elapsed_s", "rel_half_width"]].to_string())
         assert set(points["reason"]) <= {"converged", "cap", "budget"}
         assert (points["batches"] >= 6).all()  # the pilot always completes
         stopped_early = points[points["reason"] != "converged"]

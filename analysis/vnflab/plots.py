@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from vnflab.memory import SOURCES, exact_source
 from vnflab.panels import PANELS, Panel, SeriesKey, legend_names, panel_rows, secondary_rows, series_keys
 
 _RC: dict[Any, Any] = {"svg.hashsalt": "vnflab", "svg.fonttype": "path", "path.simplify": True}
@@ -56,6 +57,12 @@ def _draw(ax: Axes, summary: pd.DataFrame, panel: Panel) -> None:
     all_keys = sorted(set(keys) | set(series_keys(floor_rows)))
     colours = dict(zip(all_keys, sns.color_palette("colorblind", len(all_keys)), strict=True))
     names = legend_names(all_keys)
+    if panel.fallback_quantity:  # say which quantity each line is (the exact one, or the fallback)
+        for key in keys:
+            quantity = "|".join(sorted(set(_series(rows, key)["quantity"])))
+            source = (exact_source(summary, key[0], key[1]).split(" (")[0] if quantity == panel.quantity
+                      else SOURCES.get(quantity, quantity))
+            names[key] = f"{names[key]}: {source}"
 
     row_keys = zip(rows["platform"], rows["label"], rows["mode"], strict=True)
     frame = rows.assign(series=[names[(p, lab, m)] for p, lab, m in row_keys])

@@ -53,7 +53,8 @@ options:
     type: int
   repeat:
     description:
-      - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence)),
+      - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence),
+        C(time_budget_s)),
         applied to the time for all instances. Ignored without the action plugin.
     type: dict
   journal:

@@ -25,6 +25,7 @@ A module that returns ``probe`` (how its prober ran and ended) has it journaled 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
-from vnflab.records import WATCHED_QUANTITY, PointKey, watched_values
+from vnflab.records import PointKey, watched_quantity, watched_values
 from vnflab.stopping import StoppingRule
 
 RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
@@ -46,7 +47,8 @@ def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
         return StoppingRule(
             min_samples=int(repeat["min_samples"]), max_samples=int(repeat["max_samples"]),
             rel_half_width=float(repeat.get("rel_half_width", 0.05)),
-            confidence=float(repeat.get("confidence", 0.95)))
+            confidence=float(repeat.get("confidence", 0.95)),
+            time_budget_s=float(repeat["time_budget_s"]) if repeat.get("time_budget_s") is not None else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleActionFail(f"repeat: {exc}") from exc
 
@@ -145,8 +147,10 @@ class MeasureAction(ActionBase):
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
         for x, x_unit, point_args in self.points(args):
             values: list[float | None] = []
+            quantity = ""
             batch = 0
             failed_batches = 0
+            started = time.monotonic()  # the point's time budget counts failed batches too
             while True:
                 outcome = self._execute_module(module_name=module,
                                                module_args=self.batch_args(point_args, repeat or {}),
@@ -175,19 +179,20 @@ class MeasureAction(ActionBase):
                 if isinstance(outcome.get("probe"), Mapping):
                     batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
                 batch_values = watched_values(self.METRIC, outcome)
+                quantity = watched_quantity(self.METRIC, outcome)
                 values.extend(batch_values)
                 down = self.judge_batch(values, batch_values, repeat or {}, f"x={x} {x_unit}",
                                         not summaries and batch == 0)
                 if down:
                     return {**result, "failed": True, "msg": down, "points": summaries,
                             "samples_written": written, "failed_batches": failed_batches}
-                decision = rule.decide(values)
                 batch += 1
+                decision = rule.decide(values, elapsed_s=round(time.monotonic() - started, 3), batches=batch)
                 if decision.done:
                     break
             summaries.append(points_journal.append_point(
                 {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
-                 "quantity": WATCHED_QUANTITY[self.METRIC], "x": x, "x_unit": x_unit, "mode": key.mode,
+                 "quantity": quantity, "x": x, "x_unit": x_unit, "mode": key.mode,
                  "host": key.host, "failed_batches": failed_batches}, rule, decision, batches=batch))
         result.update(changed=False, points=summaries, samples_written=written)
         return result

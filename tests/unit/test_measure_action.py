@@ -317,7 +317,9 @@ def test_incomplete_journal_fails_before_measuring(tmp_path: Path, missing: str)
 
 
 @pytest.mark.parametrize("repeat", [{"min_samples": 5}, {"min_samples": 5, "max_samples": 2},
-                                    {"min_samples": "many", "max_samples": 9}])
+                                    {"min_samples": "many", "max_samples": 9},
+                                    {"min_samples": 1, "max_samples": 2, "time_budget_s": 0},
+                                    {"min_samples": 1, "max_samples": 2, "time_budget_s": "soon"}])
 def test_bad_repeat_fails_before_measuring(tmp_path: Path, repeat: dict[str, Any]) -> None:
     script = Script(iter([]), tmp_path, rtt_records)
     plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))
@@ -398,23 +400,28 @@ def test_without_probes_there_is_no_batches_journal(tmp_path: Path) -> None:
     assert not (tmp_path / "batches.jsonl").exists()
 
 
-def test_memory_point(tmp_path: Path) -> None:
-    used = [70.0, 71.0, 72.0]
+@pytest.mark.parametrize(("pss", "quantity", "mean", "reason"), [
+    ([2.50, 2.51, 2.49], "exact_used_mb", 2.5, "converged"),  # the exact figure converges where MemAvailable cannot
+    ([None, None, None], "server_used_mb", 71.0, "cap"),  # no per-instance figure: the server's delta
+])
+def test_memory_point(tmp_path: Path, pss: list[float | None], quantity: str, mean: float, reason: str) -> None:
+    used = [40.0, 71.0, 102.0]
     outcomes = iter({"changed": False, "count": 1, "label": LABEL, "server_used_mb": u,
                      "available_before_mb": 1000.0, "available_after_mb": 1000.0 - u,
                      "available_restored_mb": 1000.0,
-                     "instances": [{"name": "vnflab-docker-0", "pss_mb": 2.5, "cgroup_mb": 1.0,
-                                    "hypervisor_mb": None}]} for u in used)
-    script = Script(outcomes, tmp_path, lambda outcome: 6)
+                     "instances": [{"name": "vnflab-docker-0", "pss_mb": p, "cgroup_mb": None if p is None else 1.0,
+                                    "hypervisor_mb": None}]} for u, p in zip(used, pss, strict=True))
+    script = Script(outcomes, tmp_path, lambda outcome: 4 + 2 * (outcome["instances"][0]["pss_mb"] is not None))
     args = {"driver": {}, "count": 1, "repeat": {"min_samples": 3, "max_samples": 3},
             "journal": journal(tmp_path)}
     plugin = make_action(memory_action, "vnf_memory", args)
     plugin._execute_module = script  # type: ignore[method-assign]
     plugin.run(task_vars=TASK_VARS)
     (point,) = lines(tmp_path / "points.jsonl")
-    assert (point["quantity"], point["n"], point["mean"]) == ("server_used_mb", 3, pytest.approx(71.0))
+    assert (point["quantity"], point["n"], point["mean"], point["reason"]) == (
+        quantity, 3, pytest.approx(mean), reason)
     samples = lines(tmp_path / "samples.jsonl")
-    assert len(samples) == 18
+    assert len(samples) == (18 if quantity == "exact_used_mb" else 12)
     assert all(validate_sample(record) == [] for record in samples)
 
 
@@ -564,3 +571,24 @@ def test_bad_max_failed_batches_fails_before_measuring(tmp_path: Path, value: An
     with pytest.raises(AnsibleActionFail, match="repeat.max_failed_batches must be"):
         plugin.run(task_vars=TASK_VARS)
     assert script.calls == []
+
+
+def test_boot_point_stops_at_its_time_budget_after_the_pilot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # each batch takes 10 s on a patched clock; noisy values never converge; budget 45 s, pilot 3:
+    # batches 1-3 (the pilot, 30 s), batch 4 ends at 40 s and a 5th would end at 50 s > 45 s
+    import vnflab.ansible_measure as measure
+
+    clock = iter(float(10 * i) for i in range(100))
+    monkeypatch.setattr(measure.time, "monotonic", lambda: next(clock))
+    alls = [1000.0, 2000.0, 500.0, 1500.0, 800.0, 1900.0]
+    outcomes = iter(boot_outcome(a, [a, a]) for a in alls)
+    script = Script(outcomes, tmp_path, lambda outcome: 1 + len(outcome["boot_ms"]))
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(
+        tmp_path, {"min_samples": 3, "max_samples": 6, "time_budget_s": 45}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 4
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["batches"], point["elapsed_s"], point["rule_time_budget_s"]) == (
+        "budget", 4, 40.0, 45.0)
+    assert point["needed"] > 6

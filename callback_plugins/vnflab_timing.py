@@ -2,9 +2,10 @@
 # Apache License 2.0
 """Wall time of every task, per host, as JSON lines: where a run's time goes (scripts/bench.sh).
 
-Enabled in ansible.cfg; it records only when ``VNFLAB_TIMING_FILE=<path>`` names a file. Each task's record carries its play, role, task file and line, host,
-start and end (CLOCK_REALTIME seconds), status, and ``probe_s``: the probe modules' own wall time inside it
-(the measure action plugins' sum of the modules' ``module_s``). ``vnflab bench`` turns the file into phases.
+Enabled in ansible.cfg; it records only when ``VNFLAB_TIMING_FILE=<path>`` names a file. Each task's record
+carries its play, role, task file and line, host, start and end (CLOCK_REALTIME seconds), status, and
+``probe_s``: the probe modules' own wall time inside it (the measure action plugins' sum of the modules'
+``module_s``). ``vnflab bench`` turns the file into phases.
 """
 
 from __future__ import annotations

@@ -116,7 +116,8 @@ def point_times(points: Iterable[Mapping[str, Any]], tasks: Sequence[TaskTime]) 
 def summarize(records: Sequence[Mapping[str, Any]], points: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     tasks = task_times(records)
     if not tasks:
-        raise ValueError("no task records: did the run have VNFLAB_TIMING_FILE set (the vnflab_timing callback, ansible.cfg)?")
+        raise ValueError("no task records: did the run have VNFLAB_TIMING_FILE set "
+                         "(the vnflab_timing callback, ansible.cfg)?")
     stamps = [float(r["time"]) for r in records if r.get("event") in ("playbook", "play", "end") and "time" in r]
     begin = min([t.start for t in tasks] + stamps)
     end = max([t.end for t in tasks] + stamps)

@@ -15,7 +15,7 @@ import pandas as pd
 from vnflab.conclusions import contrast, pairwise_statements, paper_comparisons, paper_figures
 from vnflab.markdown import fmt_num, fmt_p, markdown_table
 from vnflab.overhead import OverheadView
-from vnflab.panels import PANELS
+from vnflab.panels import PANELS, panel_quantity
 from vnflab.paper import PaperData, match_rows
 from vnflab.ranking import MetricRanking, MetricRef, combine, rank_metric
 from vnflab.requirements import RequirementSpec
@@ -91,8 +91,10 @@ def summary_section(summary: pd.DataFrame, samples: pd.DataFrame) -> Section:
              "platform measured, and the next one; `next / lowest` is the ratio of their means with a seeded "
              "bootstrap 95% CI, and the Mann-Whitney p is on the raw samples at that x. Where the two 95% CIs of "
              "the means overlap, the data do not resolve the order: a tie.", ""]
+    # Each panel's comparing quantity, as Fig. 2 draws it (the memory panel's exact figure, else its fallback).
     found = [_lowest_row(ranking, samples) for panel in PANELS
-             for ranking in rank_metric(summary, MetricRef(panel.metric, panel.quantity, panel.title))[0]]
+             for ranking in rank_metric(summary, MetricRef(panel.metric, panel_quantity(summary, panel),
+                                                           panel.title))[0]]
     if not found:
         return Section(lines + ["_No Fig. 2 quantity has samples with a value in this run._", ""])
     table = pd.DataFrame(found, columns=list(_HEADLINE_COLUMNS))

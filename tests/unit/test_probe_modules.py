@@ -190,7 +190,9 @@ def reply_after(offsets_ms: list[float | None], instances: Callable[[], list[drv
 
     def probe(addresses: list[str], deadline_s: float, poll_interval_s: float = 0.01, max_pps: int = 1000,
               bind_address: str | None = None, give_up: Callable[[list[str]], Any] | None = None,
-              give_up_every_s: float = 5.0) -> BootProbeResult:
+              give_up_every_s: float = 5.0, ready: Callable[[str], bool] | None = None) -> BootProbeResult:
+        if ready is not None:  # started instances may be polled: the fake starts them all before probing
+            assert all(ready(address) for address in addresses)
         calls.append({"addresses": list(addresses), "deadline_s": deadline_s, "poll_interval_s": poll_interval_s,
                       "max_pps": max_pps})
         by_address = {inst.address: inst for inst in instances()}

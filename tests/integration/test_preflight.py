@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vnflab import runlock
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
@@ -89,8 +91,11 @@ def site(tmp_path: Path, hosts: dict[str, object], *args: str) -> subprocess.Com
     # Root becoming root goes through the (fake) sudo too, as a non-root user's would.
     env = {**os.environ, "VNFLAB_RESULTS_DIR": str(tmp_path / "results"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_BECOME_ALLOW_SAME_USER": "1"}
+    # Under the lab's run lock, held by this test process and inherited (as tests/e2e/lab_playbook.py does): a
+    # suite that ran a lab before holds it already, and the playbook's own lock check would refuse a second holder.
     return subprocess.run([PLAYBOOK, "-i", str(inventory_dir), "site.yml", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False, timeout=300)
+                          capture_output=True, text=True, check=False, timeout=300,
+                          pass_fds=(runlock.hold_for_process(),))
 
 
 def assert_rejected_before_any_change(done: subprocess.CompletedProcess[str], namespace: str, message: str) -> None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vnflab import runlock
+
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventory/example-real"
 BIN = Path(sys.executable).parent
@@ -86,9 +88,11 @@ def test_a_non_root_login_becomes_root_and_flatcar_logs_in_as_core() -> None:
 def test_the_validate_play_accepts_it(tmp_path: Path) -> None:
     """Input checks only: the validate play reaches no server (platform checks are controller-side asserts)."""
     env = {**os.environ, "VNFLAB_RESULTS_DIR": str(tmp_path), "ANSIBLE_NOCOLOR": "1"}
+    # Under the run lock this test process holds (a suite that ran a lab holds it already; see test_preflight).
     done = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(INVENTORY), "playbooks/validate.yml",
                            "-e", f"platform_xen_clickos_xen_mirror={SOURCE_MIRROR}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300)
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300,
+                          pass_fds=(runlock.hold_for_process(),))
     assert done.returncode == 0, done.stdout[-4000:]
     assert "unreachable=1" not in done.stdout
 

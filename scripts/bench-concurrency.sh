@@ -7,14 +7,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-# The run lock (analysis/vnflab/runlock.py), held for every playbook of the benchmark, as scripts/lab.sh does.
-lock=${VNFLAB_RUN_LOCK:-/run/lock/vnflab-run.lock}
-mkdir -p "$(dirname "$lock")"
-exec 9>>"$lock"
-if ! flock -n 9; then
-  echo "bench-concurrency: $(VNFLAB_RUN_LOCK=$lock python3 analysis/vnflab/runlock.py describe)" >&2
-  exit 75
-fi
+# The run lock, held for every playbook of the benchmark, as scripts/lab.sh does.
+run_lock_name=bench-concurrency
+# shellcheck source=scripts/run-lock.sh
+source scripts/run-lock.sh
 bash scripts/install.sh >/dev/null
 mkdir -p bench
 status=0

@@ -13,14 +13,10 @@ cd "$here"
 platform=${1:?usage: scripts/bench-scale.sh PLATFORM [N ...]}
 shift
 case "$platform" in docker|kvm|xen|native) ;; *) echo "unknown platform '$platform'" >&2; exit 2 ;; esac
-# The run lock (analysis/vnflab/runlock.py), held for every playbook of the benchmark, as scripts/lab.sh does.
-lock=${VNFLAB_RUN_LOCK:-/run/lock/vnflab-run.lock}
-mkdir -p "$(dirname "$lock")"
-exec 9>>"$lock"
-if ! flock -n 9; then
-  echo "bench-scale: $(VNFLAB_RUN_LOCK=$lock python3 analysis/vnflab/runlock.py describe)" >&2
-  exit 75
-fi
+# The run lock, held for every playbook of the benchmark, as scripts/lab.sh does.
+run_lock_name=bench-scale
+# shellcheck source=scripts/run-lock.sh
+source scripts/run-lock.sh
 bash scripts/install.sh >/dev/null
 # shellcheck disable=SC1091
 source .venv/bin/activate

@@ -6,16 +6,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-# The run lock (analysis/vnflab/runlock.py), held on descriptor 9 from before the install until the teardown has
-# ended; both ansible-playbook runs inherit it. Another run at once (site.yml, lab.sh, the e2e or Molecule suites)
-# is refused, and this one is refused while another holds it, naming that run.
-lock=${VNFLAB_RUN_LOCK:-/run/lock/vnflab-run.lock}
-mkdir -p "$(dirname "$lock")"
-exec 9>>"$lock"
-if ! flock -n 9; then
-  echo "vnflab: $(VNFLAB_RUN_LOCK=$lock python3 analysis/vnflab/runlock.py describe)" >&2
-  exit 75
-fi
+# The run lock, held on descriptor 9 from before the install until the teardown has ended.
+# shellcheck source=scripts/run-lock.sh
+source scripts/run-lock.sh
 bash scripts/install.sh
 # shellcheck disable=SC1091
 source .venv/bin/activate

@@ -17,6 +17,7 @@ def lab_sh_copy(tmp_path: Path) -> Path:
     """scripts/lab.sh and the run lock's helper in a scratch checkout."""
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "lab.sh", tmp_path / "scripts" / "lab.sh")
+    shutil.copy(ROOT / "scripts" / "run-lock.sh", tmp_path / "scripts" / "run-lock.sh")
     (tmp_path / "analysis" / "vnflab").mkdir(parents=True)
     shutil.copy(ROOT / "analysis" / "vnflab" / "runlock.py", tmp_path / "analysis" / "vnflab" / "runlock.py")
     return tmp_path / "scripts" / "lab.sh"

@@ -31,7 +31,8 @@ HEALTH_TIMEOUT_S = 30.0
 # an echo request to each pending address every millisecond, and every instance answering within 300 s.
 DEFAULT_POLL_INTERVAL_MS = 1.0
 DEFAULT_BOOT_TIMEOUT_S = 300.0
-PROBE_KEYS = ("poll_interval_ms", "boot_timeout_s", "boot_timeout_per_instance_s", "after_start")
+PROBE_NUMBER_KEYS = ("poll_interval_ms", "boot_timeout_s", "boot_timeout_per_instance_s")  # positive numbers
+PROBE_KEYS = (*PROBE_NUMBER_KEYS, "after_start")
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -101,7 +102,7 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
                      if key not in PROBE_KEYS]
         if "after_start" in probe and not isinstance(probe["after_start"], bool):
             problems.append(f"'probe.after_start' must be true or false, got {probe['after_start']!r}")
-        for key in PROBE_KEYS[:3]:
+        for key in PROBE_NUMBER_KEYS:
             if key in probe and not _is_positive_number(probe[key]):
                 problems.append(f"'probe.{key}' must be a positive number, got {probe[key]!r}")
     network = spec.get("network")

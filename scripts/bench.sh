@@ -13,6 +13,7 @@ cd "$here"
 profile=default
 if [ "${1:-}" = --quick ]; then profile=quick; shift; fi
 started=$(date +%s.%N)
+load_before=$(cut -d" " -f1-3 /proc/loadavg)  # the machine may be shared: the load says how much
 bash scripts/install.sh
 install_s=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f", b - a}')
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
@@ -30,6 +31,8 @@ if [ "$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)" -gt "$before" ]; then
 fi
 .venv/bin/vnflab bench "$timing" ${run:+--run-dir "$run"} --out "$out_dir/$stamp.json" --phase "install=$install_s" \
   --extra "profile=$profile" --extra "exit_status=$status" --extra "cores=$(nproc)" \
+  --extra "loadavg_before=$load_before" --extra "loadavg_after=$(cut -d" " -f1-3 /proc/loadavg)" \
+  --extra "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --extra "memory_mb=$(awk '/^MemTotal/ {printf "%d", $2 / 1024}' /proc/meminfo)" --extra "command=scripts/bench.sh $*"
 echo "bench: $out_dir/$stamp.json (run directory ${run:-none})"
 exit "$status"

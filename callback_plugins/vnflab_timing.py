@@ -3,7 +3,8 @@
 """Wall time of every task, per host, as JSON lines: where a run's time goes (scripts/bench.sh).
 
 Enabled in ansible.cfg; it records only when ``VNFLAB_TIMING_FILE=<path>`` names a file. Each task's record
-carries its play, role, task file and line, host, start and end (CLOCK_REALTIME seconds), status, and
+carries its play, role, task file and line, host, start (when that host's worker started it: a throttled task
+starts its hosts one after another) and end (CLOCK_REALTIME seconds), status, and
 ``probe_s``: the probe modules' own wall time inside it (the measure action plugins' sum of the modules'
 ``module_s``). ``vnflab bench`` turns the file into phases.
 """
@@ -43,6 +44,9 @@ class CallbackModule(CallbackBase):
         self._play_file = ""
         self._play_tags: list[str] = []
         self._task_start: dict[str, float] = {}
+        # When each host's worker really started the task: a throttled task (the metrics' `throttle: 1`) starts
+        # one host after another, and the time a host waits for its turn is neither its phase nor Ansible's.
+        self._host_start: dict[tuple[str, str], float] = {}
 
     def _write(self, record: dict[str, Any]) -> None:
         if not self._path:
@@ -68,9 +72,14 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_handler_task_start(self, task: Any) -> None:
         self._task_start[task._uuid] = time.time()
 
+    def v2_runner_on_start(self, host: Any, task: Any) -> None:
+        self._host_start[(task._uuid, host.get_name())] = time.time()
+
     def _task_done(self, result: Any, status: str) -> None:
         task = result._task
-        started = self._task_start.get(task._uuid, time.time())
+        started = self._host_start.pop((task._uuid, result._host.get_name()), None)
+        if started is None:
+            started = self._task_start.get(task._uuid, time.time())
         payload = result._result if isinstance(result._result, dict) else {}
         probe_s = float(payload.get("probe_s") or 0.0)
         for item in payload.get("results", []) if isinstance(payload.get("results"), list) else []:

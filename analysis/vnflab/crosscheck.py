@@ -95,7 +95,7 @@ def boot_disagreements(times: ProbeTimes, moments: Sequence[EngineMoment],
             problems.append(f"{times.name}: {moment.what} at {_ms(moment.ns - times.start_ns)} ms (from T0) is "
                             f"{_ms(late_ns)} ms after the probe's {moment.before} "
                             f"({_ms(high - times.start_ns)} ms) beyond the tolerance")
-    return problems
+    return list(dict.fromkeys(problems))  # a moment placed twice against one bound is one problem
 
 
 def _ms(ns: int) -> str:
@@ -106,17 +106,19 @@ def _ms(ns: int) -> str:
 
 #: Where each Docker event of a container must lie: (type, action) -> [(after, before), ...]. create,
 #: connect and start happen while `docker run` runs (T0 <= event <= R: dockerd logs each before it answers
-#: the client). The container's address answers once its network endpoint joined the sandbox, so the first
-#: reply brackets the network "connect" from both sides: not before it (less the daemon's reporting delay,
-#: DOCKER_REPORTING_DELAY_NS) and not long after it (DOCKER_ANSWER_DELAY_NS). The start event follows the
-#: network (T1 may precede it by however long runc takes: no bound against T1).
+#: the client). The container's address can answer from the moment its interface is up in the container's
+#: network namespace: after the endpoint joined (the network "connect" event; with Docker's setkey prestart
+#: hook, up to 20.10, the interface moves in later, while runc creates the container) and before the
+#: process starts (the "start" event). So the first reply lies between the two: not before "connect" (less
+#: its reporting delay, DOCKER_REPORTING_DELAY_NS) and not after "start" by more than the probe needs to see
+#: a reply (DOCKER_ANSWER_DELAY_NS).
 DOCKER_EVENT_PLACES: dict[tuple[str, str], list[tuple[str, str]]] = {
     ("container", "create"): [("start", "returned")],
-    ("network", "connect"): [("start", "reply"), ("reply", "returned")],
-    ("container", "start"): [("start", "returned")],
+    ("network", "connect"): [("start", "reply")],
+    ("container", "start"): [("start", "returned"), ("reply", "returned")],
 }
-#: dockerd logs "connect" after the endpoint joined the sandbox (the interface is up and answers), then
-#: writes the container's state: 20 ms covers that on a loaded 2-core machine.
+#: dockerd logs "connect" after the endpoint joined the sandbox, having updated the container's DNS and join
+#: settings: 20 ms covers that on a loaded 2-core machine.
 DOCKER_REPORTING_DELAY_NS = 20 * NS_PER_MS
 #: Once the address answers, the probe sees a reply within one poll interval (in PROBE_RESOLUTION_NS) plus one
 #: ARP retransmission (the platform roles set retrans_time_ms = 10 on the prober's interface) plus scheduling

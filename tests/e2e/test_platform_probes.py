@@ -169,7 +169,6 @@ def test_the_driver_starts_one_instance_that_answers_and_stops_it_idempotently(p
 # same thing (vnflab.crosscheck). A disagreement beyond the stated tolerance fails the test.
 
 
-
 def _library_module(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"vnflab_library_{name}", Path(__file__).parents[2] / "library"
                                                   / f"{name}.py")
@@ -220,12 +219,15 @@ def test_boot_times_agree_with_the_engines_own_record(platform_run: PlatformRun,
     """vnf_boot_time's run(): every instance's T0, start-command return and first reply (from its boot_ms) against
     the engine's events (Docker) or QEMU's process start (KVM), read before the module stops the instances."""
     engine = _local_engine(platform_run)
-    seen: list[tuple[list[Instance], dict[str, list[EngineMoment]]]] = []
+    seen: list[tuple[list[Instance], dict[str, list[EngineMoment]] | Exception]] = []
 
     class EngineWatchingDriver(PlatformDriver):
         def stop(self, instances: Sequence[Instance]) -> list[str]:
             if instances and all(inst.started_ns and not inst.start_error for inst in instances):
-                seen.append((list(instances), _engine_moments(engine, self, list(instances))))
+                try:
+                    seen.append((list(instances), _engine_moments(engine, self, list(instances))))
+                except Exception as exc:  # reported below: the instances are stopped first
+                    seen.append((list(instances), exc))
             return super().stop(instances)
 
     monkeypatch.setattr(boot_module, "PlatformDriver", EngineWatchingDriver)
@@ -233,6 +235,8 @@ def test_boot_times_agree_with_the_engines_own_record(platform_run: PlatformRun,
     for _ in range(CROSSCHECK_BATCHES):
         result = boot_module.run(_module_params(platform_run.driver))
         instances, moments = seen[-1]
+        if isinstance(moments, Exception):
+            raise moments
         for inst, boot_ms in zip(instances, result["boot_ms"], strict=True):
             reply_ns = None if boot_ms is None else inst.start_ns + round(boot_ms * 1e6)
             times = crosscheck.ProbeTimes(inst.name, inst.start_ns, inst.started_ns, reply_ns)

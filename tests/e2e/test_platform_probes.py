@@ -11,21 +11,25 @@ under the lab's run lock (tests/e2e/lab_playbook.py).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab.driver import PlatformDriver, validate_spec
+from ansible.module_utils.vnflab.driver import Instance, InstanceMemory, PlatformDriver, validate_spec
 from lab_inventory import Server, selected_servers, vnf_servers
 from lab_playbook import run_json_playbook
 from test_local_lab import lab_leftovers
 
+from vnflab import crosscheck
+from vnflab.crosscheck import EngineMoment
 from vnflab.load import load_run
 from vnflab.schema import parse_label
 
@@ -157,3 +161,146 @@ def test_the_driver_starts_one_instance_that_answers_and_stops_it_idempotently(p
     assert not _answers(instance.address), f"{instance.address} still answers after stop"
     if "pid" in platform_run.driver:
         assert driver.main_pid(instance) is None, "the stopped instance still has a process"
+
+
+# ------------------------------------------------------------------ cross-checks against the engines (issue 24)
+# The probe modules' own run() on the lab the fixture left up, with a driver that, before it stops the instances
+# (boot) or around each per-instance figure (memory), asks the engine and the kernel for their own record of the
+# same thing (vnflab.crosscheck). A disagreement beyond the stated tolerance fails the test.
+
+
+def _library_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"vnflab_library_{name}", Path(__file__).parents[2] / "library"
+                                                  / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+boot_module = _library_module("vnf_boot_time")
+memory_module = _library_module("vnf_memory")
+CROSSCHECK_COUNT = 2  # instances started together per batch
+CROSSCHECK_BATCHES = 3
+
+
+def _local_engine(platform_run: PlatformRun) -> str:
+    if platform_run.server.variables.get("ansible_connection") != "local":
+        pytest.skip(f"{platform_run.server.host} is not this machine: its engine is asked there, not here")
+    engine = platform_run.server.platform
+    if engine not in ("docker", "kvm"):
+        pytest.skip(f"{engine}: no local engine record to check against here (Xen: tests/unit/test_crosscheck.py "
+                    "with a fake xl; native: the kernel itself answers for the instance)")
+    return engine
+
+
+def _module_params(spec: dict[str, Any], **extra: Any) -> SimpleNamespace:
+    params = {"driver": spec, "count": CROSSCHECK_COUNT, "state": "present", "timeout_s": None,
+              "poll_interval_ms": None, "max_pps": 20000, "max_parallel": None, **extra}
+    return SimpleNamespace(params=params, check_mode=False)
+
+
+def _engine_moments(engine: str, driver: PlatformDriver, instances: list[Instance]) -> dict[str, list[EngineMoment]]:
+    if engine == "docker":
+        since = min(inst.start_ns for inst in instances) - 1_000_000_000
+        done = subprocess.run(crosscheck.docker_events_argv(since, time.clock_gettime_ns(time.CLOCK_REALTIME)),
+                              capture_output=True, text=True, timeout=60, check=True)
+        events = crosscheck.docker_event_times(done.stdout.splitlines())
+        return {inst.name: crosscheck.docker_moments(events.get(inst.name, {})) for inst in instances}
+    moments = {}
+    for inst in instances:
+        (pid,) = crosscheck.processes_with_argument(f"mac={inst.mac}")  # the QEMU process, found by its NIC's MAC
+        moments[inst.name] = crosscheck.qemu_moments(*crosscheck.process_start_realtime_ns(pid))
+    return moments
+
+
+def test_boot_times_agree_with_the_engines_own_record(platform_run: PlatformRun,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """vnf_boot_time's run(): every instance's T0, start-command return and first reply (from its boot_ms) against
+    the engine's events (Docker) or QEMU's process start (KVM), read before the module stops the instances."""
+    engine = _local_engine(platform_run)
+    seen: list[tuple[list[Instance], dict[str, list[EngineMoment]] | Exception]] = []
+
+    class EngineWatchingDriver(PlatformDriver):
+        def stop(self, instances: Sequence[Instance]) -> list[str]:
+            if instances and all(inst.started_ns and not inst.start_error for inst in instances):
+                try:
+                    seen.append((list(instances), _engine_moments(engine, self, list(instances))))
+                except Exception as exc:  # reported below: the instances are stopped first
+                    seen.append((list(instances), exc))
+            return super().stop(instances)
+
+    monkeypatch.setattr(boot_module, "PlatformDriver", EngineWatchingDriver)
+    problems: list[str] = []
+    for _ in range(CROSSCHECK_BATCHES):
+        result = boot_module.run(_module_params(platform_run.driver))
+        instances, moments = seen[-1]
+        if isinstance(moments, Exception):
+            raise moments
+        for inst, boot_ms in zip(instances, result["boot_ms"], strict=True):
+            reply_ns = None if boot_ms is None else inst.start_ns + round(boot_ms * 1e6)
+            times = crosscheck.ProbeTimes(inst.name, inst.start_ns, inst.started_ns, reply_ns)
+            returned_ms = (inst.started_ns - inst.start_ns) / 1e6
+            print(inst.name, f"boot {boot_ms} ms, start command returned {returned_ms:.1f} ms;",
+                  ", ".join(f"{m.what} {(m.ns - inst.start_ns) / 1e6:.1f} ms" for m in moments[inst.name]))
+            problems += crosscheck.boot_disagreements(times, moments[inst.name])
+    assert len(seen) == CROSSCHECK_BATCHES
+    assert problems == []
+
+
+def _independent_memory(engine: str, instance: Instance) -> dict[str, float]:
+    """The instance's memory found through the engine, not the driver: MB."""
+    if engine == "docker":
+        container = subprocess.run(["docker", "inspect", "--format", "{{.Id}}", instance.name], capture_output=True,
+                                   text=True, timeout=60, check=True).stdout.strip()
+        (directory,) = crosscheck.cgroup_directories(container)
+        usage, stat = crosscheck.cgroup_usage_and_stat_bytes(directory)
+        pids = crosscheck.cgroup_pids(directory)
+        memory = {"cgroup_mb": usage / 2**20, "stat_mb": stat / 2**20}
+    else:
+        pids = crosscheck.processes_with_argument(f"mac={instance.mac}")  # the QEMU process, by its NIC's MAC
+        assert len(pids) == 1, f"{instance.name}: {len(pids)} processes carry mac={instance.mac}"
+        memory = {}
+    pss = [crosscheck.smaps_pss_kib(Path(f"/proc/{pid}/smaps").read_text()) for pid in pids]
+    return {**memory, "pss_mb": sum(kib for kib, _ in pss) / 1024, "mappings": sum(count for _, count in pss)}
+
+
+def test_memory_figures_agree_with_the_kernels_cgroup_files(platform_run: PlatformRun,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """vnf_memory's run(): each instance's recorded cgroup and PSS figures between the kernel's own, read just before
+    and just after through the engine (Docker: the container's cgroup by its ID, its memory.stat; KVM: the QEMU
+    process by its MAC, /proc/PID/smaps)."""
+    engine = _local_engine(platform_run)
+    fuzz_mb = crosscheck.cgroup_charge_fuzz_bytes() / 2**20
+    problems: list[str] = []
+    checked: list[str] = []
+
+    class BracketingDriver(PlatformDriver):
+        def memory(self, instance: Instance) -> InstanceMemory:
+            before = _independent_memory(engine, instance)
+            recorded = super().memory(instance)
+            after = _independent_memory(engine, instance)
+            print(instance.name, recorded, before, after)
+            # PSS: smaps truncates each mapping's figure to KiB (less than 1 KiB per mapping short of the rollup)
+            pss_tolerance_mb = max(before["mappings"], after["mappings"]) / 1024
+            checks = [("pss_mb", recorded.pss_mb, pss_tolerance_mb)]
+            if engine == "docker":
+                checks.append(("cgroup_mb", recorded.cgroup_mb, fuzz_mb))
+                # memory.stat against the usage file the figure is read from: two charge batches per CPU apart
+                problems.extend(filter(None, [crosscheck.bracket_problem(
+                    f"{instance.name} memory.stat sum vs usage", before["stat_mb"], before["cgroup_mb"],
+                    after["cgroup_mb"], 2 * fuzz_mb)]))
+            for field, value, tolerance in checks:
+                assert value is not None, f"{instance.name}: no {field} recorded"
+                problem = crosscheck.bracket_problem(f"{instance.name} {field}", value, before[field], after[field],
+                                                     tolerance)
+                if problem:
+                    problems.append(problem)
+                checked.append(f"{instance.name} {field}")
+            return recorded
+
+    monkeypatch.setattr(memory_module, "PlatformDriver", BracketingDriver)
+    for _ in range(CROSSCHECK_BATCHES):
+        memory_module.run(_module_params(platform_run.driver, settle_s=0.5, reads=1))
+    assert len(checked) == CROSSCHECK_BATCHES * CROSSCHECK_COUNT * (2 if engine == "docker" else 1)
+    assert problems == []

@@ -18,18 +18,24 @@ from __future__ import annotations
 import concurrent.futures
 import gzip
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import pytest
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab.driver import Instance, InstanceMemory, PlatformDriver
 from ansible.module_utils.vnflab.meminfo import process_pss_kib
 from ansible.module_utils.vnflab.timestamps import realtime_ns
+
+from vnflab import crosscheck
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = REPO / "roles" / "platform_kvm" / "files"
@@ -472,3 +478,106 @@ def test_measure_report(lab: Lab, image: Path, proxy_standin: Path) -> None:
 
     (CACHE / "measurements.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
+
+
+# --- cross-checks against QEMU's own record (issue 24; the same checks on the lab: tests/e2e/test_platform_probes.py)
+
+
+def _library_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"vnflab_library_{name}", REPO / "library" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _microvm_driver(lab: Lab, image: Path) -> dict[str, Any]:
+    """A driver specification like the kvm role's, on this test's bridge (instances at .30 and up)."""
+    state = str(lab.state_dir)
+    return {
+        "name": "kvm", "label": "kvm/microvm (tcg, stand-in for OSv)", "instance_prefix": "vnfm-x",
+        "network": {"cidr": f"{BRIDGES['vnfmbr0']}.0/{PREFIX}", "first_host": 30},
+        "start": [str(MICROVM), "start", "${name}", "--kernel", str(kernel_of(image)), "--initrd",
+                  str(image / "initramfs.cpio.gz"), "--mem", str(MEM_MB), "--accel", "tcg", "--bridge", "vnfmbr0",
+                  "--mac", "${mac}", "--append", f"vnflab.role=instance vnflab.if0=${{address}}/{PREFIX}",
+                  "--state-dir", state],
+        "stop": [str(MICROVM), "stop", "${name}", "--state-dir", state],
+        "pid": [str(MICROVM), "pid", "${name}", "--state-dir", state],
+        "own_cgroup": False,
+    }
+
+
+def _params(spec: dict[str, Any], **extra: Any) -> SimpleNamespace:
+    return SimpleNamespace(check_mode=False, params={
+        "driver": spec, "count": 2, "state": "present", "timeout_s": BOOT_TIMEOUT_S, "poll_interval_ms": None,
+        "max_pps": 20000, "max_parallel": None, **extra})
+
+
+@pytest.mark.timeout(600)
+def test_boot_times_agree_with_the_qemu_process_start(lab: Lab, image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vnf_boot_time's own run(), 2 batches of 2 VMs: QEMU's process start (the kernel's record, found by the VM's
+    MAC) lies after T0 and before both the start command's return and the first reply, within 1 ms + one tick."""
+    boot_module = _library_module("vnf_boot_time")
+    seen: list[dict[str, tuple[Instance, tuple[int, int] | Exception]]] = []
+
+    class Watching(PlatformDriver):
+        def stop(self, instances: Sequence[Instance]) -> list[str]:
+            batch: dict[str, tuple[Instance, tuple[int, int] | Exception]] = {}
+            for inst in instances:
+                try:
+                    (pid,) = crosscheck.processes_with_argument(f"mac={inst.mac}")
+                    batch[inst.name] = (inst, crosscheck.process_start_realtime_ns(pid))
+                except Exception as exc:  # reported below: the VMs are stopped first
+                    batch[inst.name] = (inst, exc)
+            seen.append(batch)
+            return super().stop(instances)
+
+    monkeypatch.setattr(boot_module, "PlatformDriver", Watching)
+    problems: list[str] = []
+    for _ in range(2):
+        result = boot_module.run(_params(_microvm_driver(lab, image)))
+        for entry, boot_ms in zip(result["instances"], result["boot_ms"], strict=True):
+            assert boot_ms is not None, f"{entry['name']} never answered"
+            inst, start = seen[-1][entry["name"]]
+            if isinstance(start, Exception):
+                raise start
+            times = crosscheck.ProbeTimes(inst.name, inst.start_ns, inst.started_ns,
+                                          inst.start_ns + round(boot_ms * 1e6))
+            returned_ms = (inst.started_ns - inst.start_ns) / 1e6
+            print(f"{inst.name}: QEMU started {(start[0] - inst.start_ns) / 1e6:.1f} ms after T0 (tick "
+                  f"{start[1] / 1e6:g} ms), start command returned at {returned_ms:.1f} ms, first reply at "
+                  f"{boot_ms:.1f} ms")
+            problems += crosscheck.boot_disagreements(times, crosscheck.qemu_moments(*start))
+    assert problems == []
+
+
+@pytest.mark.timeout(600)
+def test_qemu_pss_agrees_with_the_kernels_smaps(lab: Lab, image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """vnf_memory's own run(), 2 VMs: each recorded PSS between the per-mapping PSS of the QEMU process (found by the
+    VM's MAC) read just before and just after, within 1 KiB per mapping."""
+    memory_module = _library_module("vnf_memory")
+    problems: list[str] = []
+    checked: list[float] = []
+
+    def smaps(instance: Instance) -> tuple[int, int]:
+        (pid,) = crosscheck.processes_with_argument(f"mac={instance.mac}")
+        return crosscheck.smaps_pss_kib(Path(f"/proc/{pid}/smaps").read_text())
+
+    class Bracketing(PlatformDriver):
+        def memory(self, instance: Instance) -> InstanceMemory:
+            before = smaps(instance)
+            recorded = super().memory(instance)
+            after = smaps(instance)
+            assert recorded.pss_mb is not None, f"{instance.name}: no PSS recorded"
+            print(f"{instance.name}: recorded {recorded.pss_mb:.3f} MB, smaps {before[0] / 1024:.3f} then "
+                  f"{after[0] / 1024:.3f} MB ({before[1]} mappings)")
+            problem = crosscheck.bracket_problem(f"{instance.name} pss_mb", recorded.pss_mb, before[0] / 1024,
+                                                 after[0] / 1024, max(before[1], after[1]) / 1024)
+            problems.extend([problem] if problem else [])
+            checked.append(recorded.pss_mb)
+            return recorded
+
+    monkeypatch.setattr(memory_module, "PlatformDriver", Bracketing)
+    memory_module.run(_params(_microvm_driver(lab, image), settle_s=0.5, reads=1))
+    assert len(checked) == 2 and min(checked) > MEM_MB / 8  # a booted TCG guest's QEMU: tens of MB at least
+    assert problems == []

@@ -21,6 +21,11 @@ and metric of that server.
 
 A module that returns ``probe`` (how its prober ran and ended) has it journaled per measured batch in
 ``batches.jsonl``, so a lost instance can be told from a probe that ended early.
+
+A run directory that already holds journals (a killed run given again, ``vnflab_run_dir``) is resumed point by
+point (:mod:`vnflab.resume`): a finished point is skipped and its summary returned with ``resumed: skipped``; a
+point the kill cut continues from its next repetition number, its journaled values, failed batches and time
+counted by the stopping rule, and its ``points.jsonl`` line says how many batches it had (``resumed_batches``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ansible.plugins.action import ActionBase
 
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
 from vnflab.records import PointKey, watched_quantity, watched_values
+from vnflab.resume import read_point_progress
 from vnflab.stopping import StoppingRule
 
 RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
@@ -145,13 +151,23 @@ class MeasureAction(ActionBase):
         summaries = []
         written = 0
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
+        measured_here = 0  # batches this task measured (the first one may show a path that is down)
         for x, x_unit, point_args in self.points(args):
-            values: list[float | None] = []
-            quantity = ""
-            batch = 0
-            failed_batches = 0
-            started = time.monotonic()  # the point's time budget counts failed batches too
-            while True:
+            # A run directory given again (a killed run resumed): a finished point is skipped, a cut one continues
+            # from its next repetition with its journaled values (vnflab.resume).
+            progress = read_point_progress(run_dir, key, x, x_unit)
+            if progress.finished is not None:
+                summaries.append({**progress.finished, "resumed": "skipped"})
+                continue
+            values: list[float | None] = list(progress.values)
+            quantity = progress.quantity
+            batch = progress.next_repetition
+            failed_batches = progress.failed_batches
+            # the point's time budget counts failed batches too, and the time it took before a kill
+            started = time.monotonic() - progress.elapsed_s
+            # a point cut after its last batch was journaled but before its summary needs no further batch
+            decision = rule.decide(values, elapsed_s=progress.elapsed_s, batches=batch) if batch else None
+            while decision is None or not decision.done:
                 outcome = self._execute_module(module_name=module,
                                                module_args=self.batch_args(point_args, repeat or {}),
                                                task_vars=task_vars)
@@ -181,18 +197,18 @@ class MeasureAction(ActionBase):
                 batch_values = watched_values(self.METRIC, outcome)
                 quantity = watched_quantity(self.METRIC, outcome)
                 values.extend(batch_values)
-                down = self.judge_batch(values, batch_values, repeat or {}, f"x={x} {x_unit}",
-                                        not summaries and batch == 0)
+                down = self.judge_batch(values, batch_values, repeat or {}, f"x={x} {x_unit}", measured_here == 0)
+                measured_here += 1
                 if down:
                     return {**result, "failed": True, "msg": down, "points": summaries,
                             "samples_written": written, "failed_batches": failed_batches}
                 batch += 1
                 decision = rule.decide(values, elapsed_s=round(time.monotonic() - started, 3), batches=batch)
-                if decision.done:
-                    break
             summaries.append(points_journal.append_point(
                 {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
                  "quantity": quantity, "x": x, "x_unit": x_unit, "mode": key.mode,
-                 "host": key.host, "failed_batches": failed_batches}, rule, decision, batches=batch))
+                 "host": key.host, "failed_batches": failed_batches,
+                 **({"resumed_batches": progress.batches} if progress.batches else {})},
+                rule, decision, batches=batch))
         result.update(changed=False, points=summaries, samples_written=written)
         return result

@@ -1,0 +1,121 @@
+"""Resume a killed run: what the journals of a run directory already hold for one measurement point.
+
+Running the lab again with ``vnflab_run_dir`` set to an existing run directory (``vnflab run --resume ID``)
+measures only what is missing. For each point (run, platform, label, metric, host, mode, x) the measuring
+loop (:mod:`vnflab.ansible_measure`) asks :func:`read_point_progress`:
+
+- a point with a line in ``points.jsonl`` finished: it is skipped, and its summary is returned as it was;
+- a point with samples but no ``points.jsonl`` line was cut by the kill: its batches stay as journaled
+  (every complete line of a batch the kill cut too), its next batch takes the next repetition number, and
+  the stopping rule starts from its journaled values (the watched quantity of :mod:`vnflab.records`), its
+  failed batches (``failures.jsonl``) and its time so far (first to last journaled sample of the point, a
+  lower bound: the batch that was running when the run was killed is not counted);
+- any other point is measured from repetition 0.
+
+So no repetition number repeats within a point and no batch is measured twice. The journals are only read;
+the next append repairs a torn last line (:class:`vnflab.journal.Journal`).
+
+Stdlib only (plus :mod:`vnflab.memory` for the memory quantity), read by the action plugins.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from vnflab.memory import derived_memory_records
+from vnflab.records import WATCHED_QUANTITY, PointKey
+
+#: The fields that name one point in samples.jsonl, points.jsonl and failures.jsonl.
+POINT_FIELDS = ("run_id", "platform", "label", "metric", "host", "mode", "x", "x_unit")
+
+
+@dataclass(frozen=True)
+class PointProgress:
+    """What a run directory already holds for one point."""
+
+    finished: dict[str, Any] | None = None  # its points.jsonl line, when the point finished
+    next_repetition: int = 0  # one more than the highest repetition journaled (0: none)
+    values: list[float | None] = field(default_factory=list)  # watched values of the journaled batches, in order
+    quantity: str = ""  # the watched quantity those values are of ("" when none)
+    failed_batches: int = 0  # failures.jsonl lines of the point
+    elapsed_s: float = 0.0  # first to last journaled sample of the point
+
+    @property
+    def batches(self) -> int:
+        """Batches journaled (repetitions 0 .. next_repetition - 1)."""
+        return self.next_repetition
+
+
+def point_identity(key: PointKey, x: int, x_unit: str) -> dict[str, Any]:
+    return {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": key.metric,
+            "host": key.host, "mode": key.mode, "x": int(x), "x_unit": x_unit}
+
+
+def _encoded(name: str, value: Any) -> bytes:
+    """How ``"name":value`` appears in a journal line (vnflab.journal.encode_record's compact separators)."""
+    return json.dumps({name: value}, ensure_ascii=False, separators=(",", ":"))[1:-1].encode("utf-8")
+
+
+def _matching(path: Path, identity: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The complete lines of a journal that belong to the point. A torn last line is skipped; a line is
+    parsed only when its bytes name the point's platform and metric, so a long journal is read quickly."""
+    if not path.is_file():
+        return
+    needles = [_encoded(name, identity[name]) for name in ("platform", "metric")]
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n") or not all(needle in line for needle in needles):
+                continue
+            try:
+                record = json.loads(line)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue  # a damaged line: the report's reader names it; it cannot belong to the point here
+            if isinstance(record, dict) and all(record.get(name) == value for name, value in identity.items()):
+                yield record
+
+
+def _time(record: Mapping[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(record.get("time", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _watched(metric: str, records: list[dict[str, Any]]) -> tuple[str, dict[int, list[float | None]]]:
+    """The watched quantity and its values by repetition, as the loop accumulated them (records.watched_values)."""
+    if metric == "memory":
+        derived = [r for r in derived_memory_records(records) if r["quantity"] == "exact_used_mb"]
+        quantity = "exact_used_mb" if derived else WATCHED_QUANTITY["memory"]
+        source = derived or records
+    else:
+        quantity = WATCHED_QUANTITY[metric]
+        source = records
+    by_repetition: dict[int, list[float | None]] = {}
+    for record in sorted(source, key=lambda r: (int(r["repetition"]), r.get("seq") or 0)):
+        if record.get("quantity") == quantity:
+            value = record.get("value")
+            by_repetition.setdefault(int(record["repetition"]), []).append(None if value is None else float(value))
+    return quantity, by_repetition
+
+
+def read_point_progress(run_dir: Path, key: PointKey, x: int, x_unit: str) -> PointProgress:
+    """What ``run_dir``'s journals hold for the point ``key`` at ``x``."""
+    run_dir = Path(run_dir)
+    identity = point_identity(key, x, x_unit)
+    finished = next(iter(reversed(list(_matching(run_dir / "points.jsonl", identity)))), None)
+    samples = list(_matching(run_dir / "samples.jsonl", identity))
+    failed = sum(1 for _ in _matching(run_dir / "failures.jsonl", identity))
+    repetitions = [int(r["repetition"]) for r in samples if isinstance(r.get("repetition"), int)]
+    if not repetitions:
+        return PointProgress(finished=finished, failed_batches=failed)
+    quantity, by_repetition = _watched(key.metric, samples)
+    values = [value for repetition in sorted(by_repetition) for value in by_repetition[repetition]]
+    times = sorted(t for t in (_time(r) for r in samples) if t is not None)
+    elapsed = (times[-1] - times[0]).total_seconds() if times else 0.0
+    return PointProgress(finished=finished, next_repetition=max(repetitions) + 1, values=values,
+                         quantity=quantity, failed_batches=failed, elapsed_s=round(max(elapsed, 0.0), 6))

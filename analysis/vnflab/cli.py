@@ -1,4 +1,4 @@
-"""``vnflab`` command line: ``new-run``, ``manifest``, ``summary``, ``report``, ``compare``, ``run``."""
+"""``vnflab`` command line: ``new-run``, ``manifest``, ``resume``, ``summary``, ``report``, ``compare``, ``run``."""
 
 from __future__ import annotations
 
@@ -23,15 +23,19 @@ def _new_run(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    import json
-
-    from vnflab.manifest import merge_manifest
+    from vnflab.manifest import assemble_manifest
 
     run_dir = Path(args.run_dir)
-    parts = sorted((run_dir / "manifest.d").glob("*.json"))
-    for part in parts:
-        merge_manifest(run_dir, other=json.loads(part.read_text(encoding="utf-8")))
+    assemble_manifest(run_dir)
     print(run_dir / "manifest.json")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from vnflab.resume import resume_run
+
+    parameters = json.loads(args.parameters) if args.parameters else None
+    print(resume_run(Path(args.run_dir), parameters))
     return 0
 
 
@@ -101,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         project_dir=Path(args.project_dir) if args.project_dir else PROJECT_DIR,
         inventory=args.inventory, profile=args.profile, metrics=tuple(args.metric),
         results_dir=Path(args.results_dir) if args.results_dir else PROJECT_DIR / "results",
-        extravars=extravars, interval=args.interval,
+        extravars=extravars, interval=args.interval, resume=args.resume,
     )
     return run_lab(options)
 
@@ -147,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--csv", action="store_true", help="CSV instead of Markdown")
     summary.set_defaults(handler=_summary)
 
+    resume = commands.add_parser(
+        "resume", help="check that a killed run in RUN_DIR can be resumed, record the resume, say what is left")
+    resume.add_argument("run_dir", metavar="RUN_DIR")
+    resume.add_argument("--parameters", metavar="JSON",
+                        help="the resuming run's parameters; refused if its sweep differs from the one recorded")
+    resume.set_defaults(handler=_resume)
+
     report = commands.add_parser("report", help="regenerate tables, figures and report.md of a run")
     report.add_argument("run_dir", metavar="RUN_DIR")
     report.add_argument("--baseline", default="native",
@@ -191,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--project-dir", help=argparse.SUPPRESS)
     run.add_argument("--extra-vars", "-e", action="append", default=[], help="KEY=VALUE or JSON, as ansible-playbook")
     run.add_argument("--interval", type=float, default=5.0, help="seconds between progress lines")
+    run.add_argument("--resume", metavar="RUN_ID",
+                     help="resume the killed run RESULTS_DIR/RUN_ID (or a run directory): skip its finished points, "
+                          "continue the one it was cut in, with the same profile and variables")
     run.set_defaults(handler=_run)
     return parser
 

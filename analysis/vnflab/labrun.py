@@ -2,7 +2,8 @@
 
 ``ansible-playbook site.yml`` stays the way to run the lab without this wrapper; ``vnflab run`` adds a
 progress line (platform, metric, point, repetition, elapsed, remaining estimate) and ends by building
-the report of the run directory it created.
+the report of the run directory it created. ``vnflab run --resume ID`` gives a killed run's directory to the
+lab again (``vnflab_run_dir``): its finished points are skipped and its cut one continues (:mod:`vnflab.resume`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ class RunOptions:
     results_dir: Path = PROJECT_DIR / "results"
     extravars: Mapping[str, Any] = field(default_factory=dict)
     interval: float = 5.0
+    resume: str | None = None  # a run id under results_dir (or a run directory): resume that killed run
+
+
+def resume_dir(options: RunOptions) -> Path:
+    """The run directory ``--resume`` names: a run id under the results directory, or a path (with a ``/``)."""
+    if options.resume is None:
+        raise ValueError("no run to resume")
+    named = Path(options.resume)
+    run_dir = named if len(named.parts) > 1 else Path(options.results_dir) / named
+    if not (run_dir / "samples.jsonl").is_file() and not (run_dir / "manifest.d").is_dir():
+        raise FileNotFoundError(f"--resume {options.resume}: {run_dir} is not a run directory (no samples.jsonl, "
+                                "no manifest.d/)")
+    return run_dir
 
 
 def _servers(project_dir: Path, inventory: str | None, extravars: Mapping[str, Any]) -> list[Server]:
@@ -97,12 +111,17 @@ def run_lab(options: RunOptions, out: TextIO = sys.stdout) -> int:
     from vnflab.report import build_report
     from vnflab.rundir import create_run_dir
 
-    run_dir = create_run_dir(Path(options.results_dir))
-    merge_manifest(run_dir, other={"run_id": run_dir.name, "created": utc_timestamp(), "vnflab_version": __version__})
+    if options.resume is not None:
+        run_dir = resume_dir(options)  # the lab_config role records the resume and checks its parameters
+    else:
+        run_dir = create_run_dir(Path(options.results_dir))
+        merge_manifest(run_dir, other={"run_id": run_dir.name, "created": utc_timestamp(),
+                                       "vnflab_version": __version__})
     servers = _servers(options.project_dir, options.inventory, options.extravars)
     planned = planned_points(_profile(options.project_dir, options.profile), servers, set(options.metrics) or None)
     progress = Progress(run_dir, planned)
-    print(f"vnflab run: {run_dir} ({len(servers)} VNF server(s), {planned} points planned)", file=out, flush=True)
+    print(f"vnflab run: {'resuming ' if options.resume is not None else ''}{run_dir} ({len(servers)} VNF server(s), "
+          f"{planned} points planned)", file=out, flush=True)
     stop = threading.Event()
 
     def report_progress() -> None:

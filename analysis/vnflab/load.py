@@ -16,6 +16,7 @@ import pandas as pd
 
 from vnflab.journal import read_jsonl
 from vnflab.memory import derived_memory_records
+from vnflab.resume import cut_points, describe_point
 from vnflab.rundir import RunPaths
 from vnflab.schema import SAMPLE_FIELDS, validate_sample
 
@@ -102,10 +103,12 @@ def load_run(run_dir: Path) -> Run:
     notes.extend(sample_notes)
     samples = samples_frame(records + derived_memory_records(records))
 
+    point_records: list[dict[str, Any]] = []
     if paths.points.is_file():
         points_contents = read_jsonl(paths.points)
         torn[paths.points.name] = points_contents.torn_lines
-        points = pd.DataFrame.from_records(points_contents.records)
+        point_records = points_contents.records
+        points = pd.DataFrame.from_records(point_records)
     else:
         points = pd.DataFrame()
 
@@ -129,6 +132,10 @@ def load_run(run_dir: Path) -> Run:
     else:
         manifest = {}
         notes.append("manifest.json is missing: versions, hosts and parameters are unknown")
+    cut = cut_points(records, point_records)
+    if cut:
+        notes.append(f"{len(cut)} point(s) have samples but no summary in points.jsonl (the run was killed there, "
+                     f"or the point failed): {', '.join(describe_point(identity) for identity in cut)}")
     for name, count in torn.items():
         if count:
             notes.append(f"{name}: skipped {count} torn last line(s) from an interrupted write")

@@ -100,3 +100,16 @@ def merge_manifest(
         merged = deep_merge(read_manifest(run_dir), update)
         write_manifest(run_dir, merged)
     return merged
+
+
+def assemble_manifest(run_dir: Path) -> list[Path]:
+    """Merge every part in ``run_dir/manifest.d/`` (what the plays wrote: parameters, controller, one per host,
+    one per resume) into ``manifest.json``, in name order; return the parts. A killed run never reached the
+    report play that does this, so ``vnflab report`` does it too."""
+    parts = sorted((Path(run_dir) / "manifest.d").glob("*.json"))
+    for part in parts:
+        content = json.loads(part.read_text(encoding="utf-8"))
+        if not isinstance(content, dict):
+            raise ValueError(f"{part}: expected a JSON object")
+        merge_manifest(run_dir, other=content)
+    return parts

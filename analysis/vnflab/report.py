@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from vnflab.load import Run, load_run
+from vnflab.manifest import assemble_manifest
 from vnflab.markdown import markdown_table
 from vnflab.overhead import DEFAULT_BASELINE, overhead_view
 from vnflab.overhead_plot import write_overhead_figure
@@ -390,6 +391,7 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
     from vnflab.htmlreport import write_html
 
     opts = options or ReportOptions()
+    assemble_manifest(Path(run_dir))  # a killed run never reached the play that merges the manifest's parts
     run = load_run(Path(run_dir))
     summary = summary_table(run.samples, run.points)
     tables = write_tables(summary, run.paths.tables_dir)

@@ -119,3 +119,86 @@ def read_point_progress(run_dir: Path, key: PointKey, x: int, x_unit: str) -> Po
     elapsed = (times[-1] - times[0]).total_seconds() if times else 0.0
     return PointProgress(finished=finished, next_repetition=max(repetitions) + 1, values=values,
                          quantity=quantity, failed_batches=failed, elapsed_s=round(max(elapsed, 0.0), 6))
+
+
+def _identity_of(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(record.get(name) for name in POINT_FIELDS)
+
+
+def cut_points(samples: list[dict[str, Any]], points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The points that have samples but no ``points.jsonl`` line (the run was killed there, or the point
+    failed), each as its identity, in the order their first sample was journaled."""
+    finished = {_identity_of(point) for point in points}
+    cut: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for record in samples:
+        identity = _identity_of(record)
+        if identity not in finished and identity not in cut:
+            cut[identity] = dict(zip(POINT_FIELDS, identity, strict=True))
+    return list(cut.values())
+
+
+def describe_point(identity: Mapping[str, Any]) -> str:
+    """``docker boot x=2 instances on host-a`` (the mode of a response point after the size)."""
+    mode = f" {identity['mode']}" if identity.get("mode") else ""
+    return (f"{identity.get('platform')} {identity.get('metric')} x={identity.get('x')} "
+            f"{identity.get('x_unit')}{mode} on {identity.get('host')}")
+
+
+#: Run parameters that decide which points a run has and how each is measured: a resumed run keeps them.
+SWEEP_PARAMETERS = ("profile", "boot_counts", "memory_counts", "response_sizes", "response_mode", "repeat")
+
+
+def changed_parameters(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The sweep parameters a resumed run would change (its samples would pool two different sweeps)."""
+    return [name for name in SWEEP_PARAMETERS if name in before and before.get(name) != now.get(name)]
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of a journal (a torn last line is skipped; the next append repairs it)."""
+    if not path.is_file():
+        return []
+    out = []
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.endswith(b"\n") and line.strip():
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    out.append(record)
+    return out
+
+
+class ResumeRefused(ValueError):
+    """The run directory cannot be resumed as asked."""
+
+
+def resume_run(run_dir: Path, parameters: Mapping[str, Any] | None = None) -> str:
+    """Check that ``run_dir`` can be resumed with ``parameters`` (the new run's, when given), record the resume
+    in ``manifest.d/resume-<time>.json`` and return a sentence saying what is kept and what is left."""
+    from vnflab.journal import utc_timestamp
+    from vnflab.rundir import RunPaths
+
+    paths = RunPaths(Path(run_dir))
+    if not paths.run_dir.is_dir():
+        raise ResumeRefused(f"{paths.run_dir}: no such run directory to resume")
+    recorded = paths.run_dir / "manifest.d" / "parameters.json"
+    if parameters is not None and recorded.is_file():
+        before = json.loads(recorded.read_text(encoding="utf-8")).get("parameters", {})
+        changed = changed_parameters(before, parameters)
+        if changed:
+            differences = "; ".join(f"{name}: {before.get(name)!r} then, {parameters.get(name)!r} now"
+                                    for name in changed)
+            raise ResumeRefused(f"{paths.run_dir} was measured with other {', '.join(changed)} ({differences}): "
+                                "resuming would pool two sweeps; use the same profile and variables, or start a new "
+                                "run")
+    samples = _records(paths.samples)
+    points = _records(paths.points)
+    cut = cut_points(samples, points)
+    now = utc_timestamp()
+    part = paths.run_dir / "manifest.d" / f"resume-{now.replace(':', '').replace('-', '').replace('.', '')}.json"
+    part.parent.mkdir(exist_ok=True)
+    record = {"finished_points": len(points), "samples": len(samples),
+              "cut_points": [describe_point(identity) for identity in cut]}
+    part.write_text(json.dumps({"resumes": {now: record}}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return (f"resuming {paths.run_id}: {len(points)} finished point(s) kept and skipped, {len(samples)} sample(s) "
+            f"kept; {len(cut)} point(s) cut by the kill continue from their next repetition"
+            + (f" ({', '.join(record['cut_points'])})" if cut else ""))

@@ -132,3 +132,29 @@ def test_a_bad_input_fails_before_any_change_naming_the_variable(
 def test_the_inventories_as_shipped_pass_the_network_checks(tmp_path: Path) -> None:
     done = validate(tmp_path, vnflab_platforms=["docker", "kvm", "native", "xen"])
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_a_run_directory_given_again_is_resumed_with_its_sweep_or_refused_with_another(tmp_path: Path) -> None:
+    """vnflab_run_dir naming a killed run: the validate play records the resume and says what it keeps; with another
+    sweep (here the sizes) it fails, naming the parameter, before the parameters recorded are overwritten."""
+    first = validate(tmp_path, vnflab_profile="quick")
+    assert first.returncode == 0, first.stdout
+    [run_dir] = (tmp_path / "results").iterdir()
+    parameters = (run_dir / "manifest.d" / "parameters.json").read_text()
+    sample = {"run_id": run_dir.name, "platform": "docker", "label": "l", "metric": "boot", "quantity": "all_ms",
+              "x": 1, "x_unit": "instances", "value": 900.0, "unit": "ms", "status": "ok", "repetition": 0,
+              "instance": None, "seq": 0, "time": "2026-12-07T04:00:00.000000Z", "host": "coreos", "mode": None}
+    (run_dir / "samples.jsonl").write_text(json.dumps(sample) + "\n")
+
+    again = validate(tmp_path, vnflab_profile="quick", vnflab_run_dir=str(run_dir))
+    assert again.returncode == 0, again.stdout
+    assert (f"resuming {run_dir.name}: 0 finished point(s) kept and skipped, 1 sample(s) kept; 1 point(s) cut by the "
+            "kill continue from their next repetition (docker boot x=1 instances on coreos)") in " ".join(
+        again.stdout.split())  # the callback wraps long messages
+    assert len(list((run_dir / "manifest.d").glob("resume-*.json"))) == 1
+
+    other = validate(tmp_path, vnflab_profile="quick", vnflab_run_dir=str(run_dir), vnflab_response_sizes=[64, 128])
+    assert other.returncode != 0
+    assert "was measured with other response_sizes" in other.stdout, other.stdout
+    assert (run_dir / "manifest.d" / "parameters.json").read_text() == parameters
+    assert len(list((run_dir / "manifest.d").glob("resume-*.json"))) == 1

@@ -119,7 +119,9 @@ def test_load_gives_tidy_frame(run_dir: Path) -> None:
     assert samples["value"].isna().sum() == 2
     assert run.manifest["hosts"]["docker-host"]["kernel"] == "6.8.0-test"
     assert len(run.points) == len(LABELS) * len(INSTANCES)
-    assert run.notes == () and run.torn_lines == {"samples.jsonl": 0, "points.jsonl": 0}
+    assert run.torn_lines == {"samples.jsonl": 0, "points.jsonl": 0}
+    (note,) = run.notes  # this fixture journals the summaries of its boot points only
+    assert note.startswith("20 point(s) have samples but no summary in points.jsonl") and " boot " not in note
 
 
 def test_load_tolerates_torn_line_and_missing_manifest(tmp_path: Path) -> None:
@@ -143,7 +145,7 @@ def test_load_treats_inconsistent_status_as_lost(tmp_path: Path) -> None:
         warnings.simplefilter("ignore")
         run = load_run(run_dir)
     assert run.samples["value"].isna().sum() == 2
-    assert len(run.notes) == 3  # two inconsistencies + missing manifest
+    assert len(run.notes) == 4  # two inconsistencies, missing manifest, a point with no summary
     Journal(run_dir / "samples.jsonl").append([{"platform": "xen"}])
     with pytest.raises(ValueError, match="record 4: missing field"):
         load_run(run_dir)

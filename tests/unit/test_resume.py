@@ -9,6 +9,7 @@ sample of the first session byte for byte, and journal each point once.
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ import pytest
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 
-from vnflab.journal import Journal
+from vnflab.journal import Journal, TornLineWarning
 from vnflab.load import load_run
 from vnflab.records import PointKey, boot_records
 from vnflab.resume import read_point_progress
@@ -128,7 +129,8 @@ def test_a_killed_response_task_resumes_at_the_point_it_was_cut(tmp_path: Path) 
     assert [p["x"] for p in lines(tmp_path / "points.jsonl")] == [64]
 
     second = Script([rtt_outcome(128, [100.0, 100.0, 100.0]), rtt_outcome(256, STEADY), rtt_outcome(256, STEADY)])
-    result = run_action(response_action, "vnf_response_time", response_args(tmp_path, sizes), second)
+    with pytest.warns(TornLineWarning, match="dropped a torn last line"):  # the next append repairs the cut
+        result = run_action(response_action, "vnf_response_time", response_args(tmp_path, sizes), second)
 
     assert not result.get("failed"), result
     assert [call["sizes"] for call in second.calls] == [[128], [256], [256]]  # 64 finished: not measured again
@@ -248,3 +250,94 @@ def test_progress_of_a_point_skips_a_torn_line_and_times_its_journaled_batches(t
     assert progress.elapsed_s == pytest.approx(12.5)
     assert read_point_progress(tmp_path, key, 3, "instances").next_repetition == 0
     assert read_point_progress(tmp_path / "absent", key, 2, "instances") == type(progress)()
+
+
+# ---------------------------------------------------------------- the run directory: resume record, manifest, report
+
+
+def killed_run(run_dir: Path) -> Path:
+    """A run killed in its second response point, with its manifest parts written but never merged."""
+    run_dir.mkdir(parents=True)
+    with pytest.raises(Killed):
+        run_action(response_action, "vnf_response_time", response_args(run_dir, [64, 128]),
+                   Script([rtt_outcome(64, STEADY), rtt_outcome(64, STEADY), rtt_outcome(128, STEADY)]))
+    parts = run_dir / "manifest.d"
+    parts.mkdir()
+    (parts / "parameters.json").write_text(json.dumps({"parameters": {
+        "profile": "quick", "response_sizes": [64, 128], "repeat": {"response": {"batch": 3}},
+        "platforms": ["docker"]}}))
+    (parts / "host-host-a.json").write_text(json.dumps({"hosts": {"host-a": {"kernel": "6.1.0-killed"}}}))
+    return run_dir
+
+
+def test_a_resume_is_recorded_and_names_what_it_continues(tmp_path: Path) -> None:
+    from vnflab.manifest import assemble_manifest
+    from vnflab.resume import resume_run
+
+    run_dir = killed_run(tmp_path / RUN_ID)
+    said = resume_run(run_dir, {"profile": "quick", "response_sizes": [64, 128],
+                                "repeat": {"response": {"batch": 3}}, "platforms": ["docker", "kvm"]})
+    assert said == (f"resuming {RUN_ID}: 1 finished point(s) kept and skipped, 18 sample(s) kept; 1 point(s) cut by "
+                    "the kill continue from their next repetition (docker response x=128 B icmp on host-a)")
+    assemble_manifest(run_dir)
+    (resume,) = json.loads((run_dir / "manifest.json").read_text())["resumes"].values()
+    assert resume == {"finished_points": 1, "samples": 18, "cut_points": ["docker response x=128 B icmp on host-a"]}
+
+
+@pytest.mark.parametrize(("name", "value"), [("profile", "default"), ("response_sizes", [64, 128, 256]),
+                                             ("repeat", {"response": {"batch": 5}})])
+def test_a_resume_that_would_change_the_sweep_is_refused(tmp_path: Path, name: str, value: Any) -> None:
+    from vnflab.resume import ResumeRefused, resume_run
+
+    run_dir = killed_run(tmp_path / RUN_ID)
+    parameters = {"profile": "quick", "response_sizes": [64, 128], "repeat": {"response": {"batch": 3}}, name: value}
+    with pytest.raises(ResumeRefused, match=f"measured with other {name} "):
+        resume_run(run_dir, parameters)
+    assert not list((run_dir / "manifest.d").glob("resume-*"))
+
+
+def test_the_report_of_a_killed_run_merges_its_manifest_parts_and_names_the_cut_point(tmp_path: Path) -> None:
+    from vnflab.cli import main
+
+    run_dir = killed_run(tmp_path / RUN_ID)
+    assert not (run_dir / "manifest.json").exists()
+    assert main(["report", str(run_dir)]) == 0
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["hosts"]["host-a"]["kernel"] == "6.1.0-killed"
+    assert manifest["parameters"]["response_sizes"] == [64, 128]
+    report = (run_dir / "report.md").read_text()
+    assert "6.1.0-killed" in report
+    assert "1 point(s) have samples but no summary in points.jsonl (the run was killed there, or the point failed): " \
+           "docker response x=128 B icmp on host-a" in report
+
+
+def test_vnflab_run_resume_gives_the_killed_run_directory_to_the_lab(tmp_path: Path) -> None:
+    from vnflab.labrun import RunOptions, resume_dir, run_lab
+
+    results = tmp_path / "results"
+    run_dir = killed_run(results / RUN_ID)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "site.yml").write_text("""---
+- name: Tiny lab
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Say which run directory the lab was given
+      ansible.builtin.copy:
+        dest: "{{ vnflab_run_dir }}/given"
+        content: "{{ vnflab_run_dir }}"
+        mode: "0644"
+""")
+    options = RunOptions(project_dir=project, inventory="localhost,", profile="quick", results_dir=results,
+                         extravars={"ansible_connection": "local"}, interval=60, resume=RUN_ID)
+    assert resume_dir(options) == run_dir
+    assert resume_dir(RunOptions(results_dir=results, resume=str(run_dir))) == run_dir
+    with pytest.raises(FileNotFoundError, match="is not a run directory"):
+        resume_dir(RunOptions(results_dir=results, resume="20261207T000000Z-000000"))
+    before = (run_dir / "samples.jsonl").read_bytes()
+    assert run_lab(options, io.StringIO()) == 0
+    assert [p.name for p in results.iterdir()] == [RUN_ID]  # no new run directory
+    assert (run_dir / "given").read_text() == str(run_dir)
+    assert (run_dir / "samples.jsonl").read_bytes() == before
+    assert (run_dir / "report.md").is_file()

@@ -26,10 +26,13 @@ A run directory that already holds journals (a killed run given again, ``vnflab_
 point (:mod:`vnflab.resume`): a finished point is skipped and its summary returned with ``resumed: skipped``; a
 point the kill cut continues from its next repetition number, its journaled values, failed batches and time
 counted by the stopping rule, and its ``points.jsonl`` line says how many batches it had (``resumed_batches``).
+
+A worker whose ansible-playbook was killed (``kill -9``) stops before its next batch (:func:`controller_gone`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -88,6 +91,18 @@ def batch_record(key: PointKey, x: int, x_unit: str, batch: int, probe: Mapping[
     return {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": key.metric,
             "host": key.host, "mode": key.mode, "x": x, "x_unit": x_unit, "batch": batch,
             "probe": dict(probe), "time": utc_timestamp()}
+
+
+def controller_gone(controller: int, point: str, batch: int) -> str | None:
+    """Why to stop before the next batch when ansible-playbook, this worker's parent, has died, or None.
+
+    A worker forked by ansible-playbook is not killed with it (a ``kill -9`` of the run): it would go on measuring
+    every point of its task, journaling them and holding the run lock it inherited, and then die trying to report.
+    Checked before each batch, it stops within one batch instead; what it journaled stays for a resume."""
+    if os.getppid() == controller:
+        return None
+    return (f"{point}: ansible-playbook (PID {controller}) is gone; stopped before batch {batch}, with every earlier "
+            "batch journaled (resume with vnflab_run_dir)")
 
 
 class MeasureAction(ActionBase):
@@ -152,6 +167,7 @@ class MeasureAction(ActionBase):
         written = 0
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
         measured_here = 0  # batches this task measured (the first one may show a path that is down)
+        controller = os.getppid()  # ansible-playbook: this worker outlives a kill -9 of it (see controller_gone)
         for x, x_unit, point_args in self.points(args):
             # A run directory given again (a killed run resumed): a finished point is skipped, a cut one continues
             # from its next repetition with its journaled values (vnflab.resume).
@@ -168,6 +184,10 @@ class MeasureAction(ActionBase):
             # a point cut after its last batch was journaled but before its summary needs no further batch
             decision = rule.decide(values, elapsed_s=progress.elapsed_s, batches=batch) if batch else None
             while decision is None or not decision.done:
+                gone = controller_gone(controller, f"x={x} {x_unit}", batch)
+                if gone:
+                    return {**result, "failed": True, "msg": gone, "points": summaries, "samples_written": written,
+                            "failed_batches": failed_batches}
                 outcome = self._execute_module(module_name=module,
                                                module_args=self.batch_args(point_args, repeat or {}),
                                                task_vars=task_vars)

@@ -341,3 +341,18 @@ def test_vnflab_run_resume_gives_the_killed_run_directory_to_the_lab(tmp_path: P
     assert (run_dir / "given").read_text() == str(run_dir)
     assert (run_dir / "samples.jsonl").read_bytes() == before
     assert (run_dir / "report.md").is_file()
+
+
+def test_a_worker_whose_ansible_playbook_was_killed_stops_before_its_next_batch(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ansible-playbook's workers outlive a kill -9 of it; the loop sees its parent change and stops there."""
+    from vnflab import ansible_measure
+
+    parents = iter([4242, 4242, 4242, 1])  # the run starts, two batches, then the parent is gone (reparented)
+    monkeypatch.setattr(ansible_measure.os, "getppid", lambda: next(parents))
+    script = Script([rtt_outcome(64, STEADY), rtt_outcome(64, STEADY), rtt_outcome(128, STEADY)])
+    result = run_action(response_action, "vnf_response_time", response_args(tmp_path, [64, 128]), script)
+    assert result["failed"] and len(script.calls) == 2
+    assert result["msg"] == ("x=128 B: ansible-playbook (PID 4242) is gone; stopped before batch 0, with every earlier "
+                             "batch journaled (resume with vnflab_run_dir)")
+    assert [p["x"] for p in lines(tmp_path / "points.jsonl")] == [64]

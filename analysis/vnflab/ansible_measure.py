@@ -211,9 +211,15 @@ class MeasureAction(ActionBase):
                     outcome["samples_written"] = written
                     outcome["failed_batches"] = failed_batches
                     return {**result, **outcome}
-                written += samples.append(self.build_records(key, outcome, batch))
-                if isinstance(outcome.get("probe"), Mapping):
-                    batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
+                try:
+                    written += samples.append(self.build_records(key, outcome, batch))
+                    if isinstance(outcome.get("probe"), Mapping):
+                        batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
+                except OSError as exc:  # a full results disk: stop here, saying so, with what was journaled
+                    return {**result, "failed": True, "points": summaries, "samples_written": written,
+                            "failed_batches": failed_batches,
+                            "msg": f"x={x} {x_unit}: cannot journal batch {batch} in {run_dir}: {exc}; the run stops "
+                                   f"with {written} sample(s) of this task journaled before it"}
                 batch_values = watched_values(self.METRIC, outcome)
                 quantity = watched_quantity(self.METRIC, outcome)
                 values.extend(batch_values)
@@ -224,11 +230,16 @@ class MeasureAction(ActionBase):
                             "samples_written": written, "failed_batches": failed_batches}
                 batch += 1
                 decision = rule.decide(values, elapsed_s=round(time.monotonic() - started, 3), batches=batch)
-            summaries.append(points_journal.append_point(
-                {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
-                 "quantity": quantity, "x": x, "x_unit": x_unit, "mode": key.mode,
-                 "host": key.host, "failed_batches": failed_batches,
-                 **({"resumed_batches": progress.batches} if progress.batches else {})},
-                rule, decision, batches=batch))
+            point = {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
+                     "quantity": quantity, "x": x, "x_unit": x_unit, "mode": key.mode,
+                     "host": key.host, "failed_batches": failed_batches,
+                     **({"resumed_batches": progress.batches} if progress.batches else {})}
+            try:
+                summaries.append(points_journal.append_point(point, rule, decision, batches=batch))
+            except OSError as exc:
+                return {**result, "failed": True, "points": summaries, "samples_written": written,
+                        "failed_batches": failed_batches,
+                        "msg": f"x={x} {x_unit}: cannot journal the point's summary in {run_dir}: {exc}; its samples "
+                               "are journaled, and a resume will summarise it without measuring it again"}
         result.update(changed=False, points=summaries, samples_written=written)
         return result

@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (FileNotFoundError, NotADirectoryError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # a missing run directory, a full disk, a bad input: one line, no trace
         print(f"vnflab {args.command}: {exc}", file=sys.stderr)
         return 1
 

@@ -356,3 +356,23 @@ def test_a_worker_whose_ansible_playbook_was_killed_stops_before_its_next_batch(
     assert result["msg"] == ("x=128 B: ansible-playbook (PID 4242) is gone; stopped before batch 0, with every earlier "
                              "batch journaled (resume with vnflab_run_dir)")
     assert [p["x"] for p in lines(tmp_path / "points.jsonl")] == [64]
+
+
+def test_a_full_results_disk_stops_the_task_saying_so_with_the_samples_before_it_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    real_append = Journal.append
+    appends = iter([True, False])  # the first batch is journaled, the second finds the disk full
+
+    def append(self: Journal, records: Any) -> int:
+        if self.path.name == "samples.jsonl" and not next(appends):
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        return real_append(self, records)
+
+    monkeypatch.setattr(Journal, "append", append)
+    script = Script([rtt_outcome(64, STEADY), rtt_outcome(64, STEADY), rtt_outcome(64, STEADY)])
+    result = run_action(response_action, "vnf_response_time", response_args(tmp_path, [64]), script)
+    assert result["failed"] and len(script.calls) == 2 and result["samples_written"] == 6
+    assert result["msg"].startswith(f"x=64 B: cannot journal batch 1 in {tmp_path}: [Errno 28] No space left on device")
+    assert len(lines(tmp_path / "samples.jsonl")) == 6

@@ -230,3 +230,62 @@ def test_the_microvm_sandbox_options_start_a_daemonized_qemu_under_seccomp(tmp_p
         assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), status
     finally:
         os.kill(pid, signal.SIGKILL)
+
+
+FAKE_QEMU = """#!/bin/bash
+printf '%s\\n' "$@" >"${0%/*}/qemu.args"
+while [ $# -gt 0 ]; do if [ "$1" = -pidfile ]; then echo $$ >"$2"; fi; shift; done
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
+                    reason="needs root and unshare (the taps are made in a private network and mount namespace)")
+def test_microvm_start_runas_hands_qemu_and_its_taps_to_the_user(tmp_path: Path) -> None:
+    """--runas: the taps are owned by the user and QEMU gets -runas after every file it opens as root. In a network
+    namespace of the test's own, with a stand-in QEMU that records its arguments."""
+    qemu = tmp_path / "qemu-system-x86_64"
+    qemu.write_text(FAKE_QEMU)
+    qemu.chmod(0o755)
+    state = tmp_path / "state"
+    kernel, initrd = tmp_path / "vmlinuz", tmp_path / "initrd"
+    kernel.write_bytes(b"")
+    initrd.write_bytes(b"")
+    script = (f"mount -t sysfs sysfs /sys && ip link add br0 type bridge && bash {MICROVM} start vm0 "
+              f"--kernel {kernel} --initrd {initrd} --mem 64 --accel kvm --bridge br0 --mac 52:54:00:00:00:01 "
+              f"--state-dir {state} --qemu {qemu} --runas nobody && "
+              f"ip -d link show dev $(bash {MICROVM} taps vm0 --bridge br0)")
+    done = subprocess.run(["unshare", "--net", "--mount", "bash", "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"tun type tap .*\buser (nobody|65534)\b", done.stdout), done.stdout
+    args = (tmp_path / "qemu.args").read_text().splitlines()
+    assert args[-2:] == ["-runas", "nobody"]
+    assert args.index("-runas") > max(args.index("-pidfile"), args.index("-serial"), args.index("-kernel"))
+    missing = subprocess.run(["bash", str(MICROVM), "start", "vm1", "--kernel", str(kernel), "--initrd", str(initrd),
+                              "--mem", "64",
+                              "--accel", "kvm", "--bridge", "lo", "--mac", "52:54:00:00:00:02", "--state-dir",
+                              str(state), "--qemu", str(qemu), "--runas", "no-such-user-vnflab"],
+                             capture_output=True, text=True, timeout=30, check=False)
+    assert missing.returncode != 0 and "--runas: no user 'no-such-user-vnflab'" in missing.stderr, missing.stderr
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed (scripts/install.sh)")
+@pytest.mark.skipif(os.geteuid() != 0, reason="-runas needs root")
+def test_qemu_runs_as_the_user_under_seccomp_with_its_pidfile_readable_by_root(tmp_path: Path) -> None:
+    """This QEMU drops root for -runas with the microVM's -sandbox options and -daemonize; its pidfile stays root's
+    (the driver's pid, health and stop read it as root)."""
+    sandbox = re.search(r"^sandbox=(\S+)$", MICROVM.read_text(), re.MULTILINE)
+    assert sandbox is not None
+    pidfile = tmp_path / "qemu.pid"
+    done = subprocess.run(["qemu-system-x86_64", "-sandbox", sandbox.group(1), "-M", "none", "-nodefaults",
+                           "-display", "none", "-daemonize", "-pidfile", str(pidfile), "-runas", "nobody"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    pid = int(pidfile.read_text())
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert re.search(r"^Uid:\s+65534\s+65534\s+65534\s+65534$", status, re.MULTILINE), status
+        assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), status
+        assert pidfile.stat().st_uid == 0
+    finally:
+        os.kill(pid, signal.SIGKILL)

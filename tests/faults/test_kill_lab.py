@@ -223,3 +223,40 @@ def test_a_full_results_disk_stops_the_run_cleanly_saying_why(small_results: Pat
         subprocess.run(["umount", str(small_results)], check=False)
         teardown(tmp_path / "after")
     assert leftovers() == []
+
+
+def census() -> dict[str, Any]:
+    """What repeated runs could pile up: files the lab keeps between runs, temporary files, images, shared memory."""
+    def entries(path: str) -> int:
+        root = Path(path)
+        return sum(1 for _ in root.rglob("*")) if root.is_dir() else 0
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    images = subprocess.run(["docker", "image", "ls", "--quiet"], capture_output=True, text=True, check=False).stdout
+    return {
+        "files": {path: entries(path) for path in ("/run/vnflab", "/var/lib/vnflab", "/var/cache/vnflab")},
+        "tmp_vnflab": sorted(p.name for p in Path("/tmp").iterdir() if p.name.startswith("vnflab")),
+        "images": len(images.split()),
+        "shmem_kb": int(meminfo["Shmem"].split()[0]),
+    }
+
+
+@pytest.mark.heavy
+def test_ten_quick_runs_in_a_row_leave_nothing_growing(tmp_path: Path) -> None:
+    """Ten small Docker runs, each torn down: nothing is left after any of them, and the files the lab keeps, the
+    temporary files, the images and shared memory (tmpfs) are no larger after the tenth than after the first."""
+    censuses = []
+    for number in range(10):
+        results = tmp_path / f"results-{number}"
+        done = run_playbook("site.yml", "-e", "vnflab_profile=quick", "-e", overrides(
+            results, vnflab_boot_counts=[1], vnflab_repeat={
+                "boot": {"min_samples": 2, "max_samples": 2, "batch": 1},
+                "memory": {"min_samples": 1, "max_samples": 1, "batch": 1},
+                "response": {"min_samples": 20, "max_samples": 20, "batch": 20}}))
+        teardown(results)
+        assert done.returncode == 0, " ".join(done.stdout.split())[-4000:]
+        assert leftovers() == [], f"after run {number + 1}"
+        censuses.append(census())
+    first, last = censuses[0], censuses[-1]
+    assert (last["files"], last["tmp_vnflab"], last["images"]) == (first["files"], first["tmp_vnflab"],
+                                                                    first["images"]), censuses
+    assert last["shmem_kb"] - first["shmem_kb"] < 16 * 1024, [c["shmem_kb"] for c in censuses]

@@ -32,6 +32,7 @@ A worker whose ansible-playbook was killed (``kill -9``) stops before its next b
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -93,16 +94,31 @@ def batch_record(key: PointKey, x: int, x_unit: str, batch: int, probe: Mapping[
             "probe": dict(probe), "time": utc_timestamp()}
 
 
-def controller_gone(controller: int, point: str, batch: int) -> str | None:
-    """Why to stop before the next batch when ansible-playbook, this worker's parent, has died, or None.
+class Controller:
+    """ansible-playbook, the process that forked this worker.
 
-    A worker forked by ansible-playbook is not killed with it (a ``kill -9`` of the run): it would go on measuring
-    every point of its task, journaling them and holding the run lock it inherited, and then die trying to report.
-    Checked before each batch, it stops within one batch instead; what it journaled stays for a resume."""
-    if os.getppid() == controller:
+    A worker is not killed with it (a ``kill -9`` of the run): it would go on measuring every point and loop item of
+    its task, journaling them and holding the run lock it inherited, and die only when it reports. The worker is a
+    ``multiprocessing`` child, so its parent's liveness is read from the pipe multiprocessing keeps to it (a parent
+    that died is seen even after the worker was reparented); outside multiprocessing, from the parent PID."""
+
+    def __init__(self) -> None:
+        self._parent = multiprocessing.parent_process()
+        self.pid = self._parent.pid if self._parent is not None and self._parent.pid else os.getppid()
+
+    def alive(self) -> bool:
+        if self._parent is not None:
+            return self._parent.is_alive()
+        return os.getppid() == self.pid
+
+
+def controller_gone(controller: Controller, point: str, batch: int) -> str | None:
+    """Why to stop before the next batch when ansible-playbook has died, or None. Checked before each batch, the
+    worker stops within one batch; what it journaled stays for a resume."""
+    if controller.alive():
         return None
-    return (f"{point}: ansible-playbook (PID {controller}) is gone; stopped before batch {batch}, with every earlier "
-            "batch journaled (resume with vnflab_run_dir)")
+    return (f"{point}: ansible-playbook (PID {controller.pid}) is gone; stopped before batch {batch}, with every "
+            "earlier batch journaled (resume with vnflab_run_dir)")
 
 
 class MeasureAction(ActionBase):
@@ -167,7 +183,7 @@ class MeasureAction(ActionBase):
         written = 0
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
         measured_here = 0  # batches this task measured (the first one may show a path that is down)
-        controller = os.getppid()  # ansible-playbook: this worker outlives a kill -9 of it (see controller_gone)
+        controller = Controller()  # ansible-playbook: this worker outlives a kill -9 of it
         for x, x_unit, point_args in self.points(args):
             # A run directory given again (a killed run resumed): a finished point is skipped, a cut one continues
             # from its next repetition with its journaled values (vnflab.resume).

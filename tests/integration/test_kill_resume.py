@@ -124,8 +124,9 @@ def test_kill_9_mid_point_stops_the_orphaned_worker_and_the_run_resumes_where_it
     finally:
         if proc.poll() is None:
             proc.kill()
-    # The worker stopped before its next batch: within about one batch, with the second point unfinished.
-    assert orphan_s < 2 * BATCH_S + 3, orphan_s
+    # The worker stopped before its next batch: the second point unfinished, the third (the same worker runs every
+    # loop item) not begun.
+    assert orphan_s < 15, orphan_s  # a batch and a report, with margin for a loaded machine
     before = samples_path.read_bytes()
     first = lines(samples_path)
     cut = repetitions(first, 2)

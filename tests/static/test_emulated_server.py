@@ -109,3 +109,39 @@ def test_bad_qemu_settings_are_refused_before_anything_starts(tmp_path: Path, op
     assert done.returncode == 2
     assert message in done.stderr
     assert not (tmp_path / "vms").exists()
+
+
+BUILDER = TOOL.parent / "vnflab-build-server-image"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="loop devices and mounts need root")
+def test_clean_stale_removes_what_a_killed_build_left_and_spares_a_running_one(tmp_path: Path) -> None:
+    """A build killed with SIGKILL runs no trap: its loop device, its mounts and its work directory stay. The next
+    build (or --clean-stale) removes them, unless the build that owns them is still running."""
+    from stand_in import sleeping_process
+
+    killed = tmp_path / "vnflab-server-image.AAAAAA"
+    (killed / "root").mkdir(parents=True)
+    (killed / "builder.pid").write_text("999999999\n")  # no such process
+    subprocess.run(["truncate", "-s", "8M", str(killed / "disk.img")], check=True)
+    loop = subprocess.run(["losetup", "--find", "--show", str(killed / "disk.img")], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "vnflab-stale-test", str(killed / "root")], check=True)
+    running = tmp_path / "vnflab-server-image.BBBBBB"
+    running.mkdir()
+    try:
+        with sleeping_process(str(BUILDER)) as builder:
+            (running / "builder.pid").write_text(f"{builder.pid}\n")
+            done = subprocess.run(["bash", str(BUILDER), "--clean-stale"], capture_output=True, text=True,
+                                  timeout=60, check=False, env={**os.environ, "TMPDIR": str(tmp_path)})
+        assert done.returncode == 0, done.stderr
+        assert f"removed what a killed build left in {killed}" in done.stderr
+        assert not killed.exists() and running.is_dir()
+        assert str(killed) not in Path("/proc/mounts").read_text()
+        attached = subprocess.run(["losetup", "--noheadings", "--output", "NAME,BACK-FILE"], capture_output=True,
+                                  text=True, check=True).stdout
+        assert str(killed) not in attached
+    finally:
+        subprocess.run(["umount", "-l", str(killed / "root")], capture_output=True, check=False)
+        if str(killed / "disk.img") in subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout:
+            subprocess.run(["losetup", "-d", loop], check=False)

@@ -70,7 +70,8 @@ def start_playbook(*args: str, log: Path) -> subprocess.Popen[bytes]:
     """A run in the background, its output in ``log``."""
     with log.open("wb") as out:
         return subprocess.Popen([PLAYBOOK, *args], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                pass_fds=(hold_run_lock(),), env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
+                                pass_fds=(hold_run_lock(),),
+                                env=dict(os.environ, ANSIBLE_FORCE_COLOR="0", PYTHONUNBUFFERED="1"))
 
 
 def wait_for(what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes], log: Path,

@@ -13,6 +13,9 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from vnflab import runlock
 
@@ -20,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")
 LINK_RE = re.compile(r"^(vbr-|va-|vb-|vp-|vnflab|vm[0-9a-f]{10}-n)")
 MOLECULE_LINK_RE = re.compile(r"^vbr-(mol$|m-)")  # Molecule's own, removed by its destroy step
+SETTINGS = yaml.safe_load((ROOT / "playbooks" / "vars" / "host-settings.yml").read_text())["vnflab_host_settings"]
 
 
 def _run(argv: Sequence[str]) -> str:
@@ -136,3 +140,29 @@ def has_sample(results: Path, metric: str, x: int | None = None) -> bool:
 def only_run_dir(results: Path) -> Path:
     [run_dir] = [p for p in results.iterdir() if p.is_dir()]
     return run_dir
+
+
+def host_snapshot() -> dict[str, Any]:
+    """What the teardown must put back, read independently of the module that puts it back."""
+    def read(path: str) -> str | None:
+        try:
+            return Path(path).read_text()
+        except FileNotFoundError:
+            return None
+    modules = read("/proc/modules")
+    loaded = {line.split()[0] for line in (modules or "").splitlines()}
+    forward = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
+    units = {}
+    if Path("/run/systemd/system").is_dir():
+        for unit in SETTINGS["units"]:
+            units[unit] = [subprocess.run(["systemctl", verb, unit], capture_output=True, text=True,
+                                          check=False).stdout.strip() for verb in ("is-active", "is-enabled")]
+    return {
+        "files": {path: read(path) for path in SETTINGS["files"]},
+        "sysctls": {key: read("/proc/sys/" + key.replace(".", "/")) for key in SETTINGS["sysctls"]},
+        "modules": {name: (name in loaded) if modules is not None else Path(f"/sys/module/{name}").is_dir()
+                    for name in SETTINGS["modules"]},
+        "forward_policy": next((line for line in forward.splitlines() if line.startswith("-P FORWARD")), None),
+        "units": units,
+        "lab_state_dir": sorted(os.listdir("/var/lib/vnflab")) if Path("/var/lib/vnflab").is_dir() else None,
+    }

@@ -12,48 +12,20 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
+from faultlab import host_snapshot
 
 from vnflab import runlock
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")
-SETTINGS = yaml.safe_load((ROOT / "playbooks" / "vars" / "host-settings.yml").read_text())["vnflab_host_settings"]
 
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(os.geteuid() != 0, reason="the local lab needs root"),
     pytest.mark.skipif(shutil.which("dockerd") is None, reason="Docker engine not installed (scripts/install.sh)"),
 ]
-
-
-def host_snapshot() -> dict[str, Any]:
-    """What the teardown must put back, read independently of the module that puts it back."""
-    def read(path: str) -> str | None:
-        try:
-            return Path(path).read_text()
-        except FileNotFoundError:
-            return None
-    modules = read("/proc/modules")
-    loaded = {line.split()[0] for line in (modules or "").splitlines()}
-    forward = subprocess.run(["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True).stdout
-    units = {}
-    if Path("/run/systemd/system").is_dir():
-        for unit in SETTINGS["units"]:
-            units[unit] = [subprocess.run(["systemctl", verb, unit], capture_output=True, text=True,
-                                          check=False).stdout.strip() for verb in ("is-active", "is-enabled")]
-    return {
-        "files": {path: read(path) for path in SETTINGS["files"]},
-        "sysctls": {key: read("/proc/sys/" + key.replace(".", "/")) for key in SETTINGS["sysctls"]},
-        "modules": {name: (name in loaded) if modules is not None else Path(f"/sys/module/{name}").is_dir()
-                    for name in SETTINGS["modules"]},
-        "forward_policy": next((line for line in forward.splitlines() if line.startswith("-P FORWARD")), None),
-        "units": units,
-        "lab_state_dir": sorted(os.listdir("/var/lib/vnflab")) if Path("/var/lib/vnflab").is_dir() else None,
-    }
 
 
 def playbook(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,8 @@
   repetition id repeats, and every sample journaled before the kill is still there, byte for byte.
 - ``kill -9`` of ansible-playbook during provisioning, during a boot batch and during a response batch, each
   followed by the teardown: nothing of the lab is left (namespaces, links, containers, QEMU, firewall rules,
-  loop devices, mounts, pid files), and the samples measured before the kill are intact.
+  loop devices, mounts, pid files), the host settings are as found, and the samples measured before the kill are
+  intact.
 - An instance that never answers ends its batches at the probe's deadline, journaled as lost, the run goes on.
 - A results directory that fills up stops the run cleanly, saying why.
 
@@ -29,6 +30,7 @@ import pytest
 from faultlab import (
     has_sample,
     hold_run_lock,
+    host_snapshot,
     journal_lines,
     kill_run,
     leftovers,
@@ -131,6 +133,7 @@ def test_a_run_killed_during_a_boot_batch_resumes_with_every_point_once_and_its_
 def kill_then_teardown(tmp_path: Path, what: str, ready: Any) -> tuple[Path, bytes]:
     results = tmp_path / "results"
     log = tmp_path / "run.log"
+    found = host_snapshot()
     proc = start_playbook("site.yml", "-e", "vnflab_profile=quick", "-e", overrides(results), log=log)
     try:
         wait_for(what, lambda: ready(results, log), proc, log)
@@ -142,6 +145,7 @@ def kill_then_teardown(tmp_path: Path, what: str, ready: Any) -> tuple[Path, byt
     journaled = {path: path.read_bytes() for path in samples}
     teardown(results)
     assert leftovers() == [], f"left after a kill -9 {what} and the teardown"
+    assert host_snapshot() == found  # daemon.json, sysctls, modules, FORWARD policy, units: as found
     for path, data in journaled.items():
         assert path.read_bytes() == data
         assert read_jsonl(path).records or not data

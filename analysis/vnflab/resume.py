@@ -63,13 +63,16 @@ def _encoded(name: str, value: Any) -> bytes:
 
 def _matching(path: Path, identity: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The complete lines of a journal that belong to the point. A torn last line is skipped; a line is
-    parsed only when its bytes name the point's platform and metric, so a long journal is read quickly."""
+    parsed only when its bytes name the point's platform, metric and x, so a long journal is read quickly."""
     if not path.is_file():
         return
     needles = [_encoded(name, identity[name]) for name in ("platform", "metric")]
+    x_field = _encoded("x", identity["x"])
+    x_ends = (x_field + b",", x_field + b"}")  # "x":5 is not "x":50
     with path.open("rb") as handle:
         for line in handle:
-            if not line.endswith(b"\n") or not all(needle in line for needle in needles):
+            if (not line.endswith(b"\n") or not all(needle in line for needle in needles)
+                    or not any(end in line for end in x_ends)):
                 continue
             try:
                 record = json.loads(line)

@@ -21,6 +21,7 @@ Stdlib only (plus :mod:`vnflab.memory` for the memory quantity), read by the act
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,23 +57,17 @@ def point_identity(key: PointKey, x: int, x_unit: str) -> dict[str, Any]:
             "host": key.host, "mode": key.mode, "x": int(x), "x_unit": x_unit}
 
 
-def _encoded(name: str, value: Any) -> bytes:
-    """How ``"name":value`` appears in a journal line (vnflab.journal.encode_record's compact separators)."""
-    return json.dumps({name: value}, ensure_ascii=False, separators=(",", ":"))[1:-1].encode("utf-8")
-
-
 def _matching(path: Path, identity: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """The complete lines of a journal that belong to the point. A torn last line is skipped; a line is
-    parsed only when its bytes name the point's platform, metric and x, so a long journal is read quickly."""
+    parsed only when its bytes hold the point's platform, metric and x, so a long journal is read quickly."""
     if not path.is_file():
         return
-    needles = [_encoded(name, identity[name]) for name in ("platform", "metric")]
-    x_field = _encoded("x", identity["x"])
-    x_ends = (x_field + b",", x_field + b"}")  # "x":5 is not "x":50
+    needles = [json.dumps(identity[name], ensure_ascii=False).encode("utf-8") for name in ("platform", "metric")]
+    x_field = re.compile(rb'"x"\s*:\s*' + str(int(identity["x"])).encode() + rb"\s*[,}]")  # 5 is not 50
     with path.open("rb") as handle:
         for line in handle:
             if (not line.endswith(b"\n") or not all(needle in line for needle in needles)
-                    or not any(end in line for end in x_ends)):
+                    or not x_field.search(line)):
                 continue
             try:
                 record = json.loads(line)

@@ -376,3 +376,12 @@ def test_a_full_results_disk_stops_the_task_saying_so_with_the_samples_before_it
     assert result["failed"] and len(script.calls) == 2 and result["samples_written"] == 6
     assert result["msg"].startswith(f"x=64 B: cannot journal batch 1 in {tmp_path}: [Errno 28] No space left on device")
     assert len(lines(tmp_path / "samples.jsonl")) == 6
+
+
+def test_progress_reads_lines_whatever_their_json_spacing_and_tells_x_5_from_x_50(tmp_path: Path) -> None:
+    key = PointKey(RUN_ID, "docker", LABEL, "boot", "host-a")
+    lines_out = [json.dumps(record) for x in (5, 50) for record in boot_records(
+        key, {"count": x, "all_ms": float(x), "boot_ms": []}, 0)]  # ", " and ": " separators, not the journal's
+    (tmp_path / "samples.jsonl").write_text("\n".join(lines_out) + "\n")
+    assert read_point_progress(tmp_path, key, 5, "instances").values == [5.0]
+    assert read_point_progress(tmp_path, key, 50, "instances").values == [50.0]

@@ -234,8 +234,8 @@ class MeasureAction(ActionBase):
                 except OSError as exc:  # a full results disk: stop here, saying so, with what was journaled
                     return {**result, "failed": True, "points": summaries, "samples_written": written,
                             "failed_batches": failed_batches,
-                            "msg": f"x={x} {x_unit}: cannot journal batch {batch} in {run_dir}: {exc}; the run stops "
-                                   f"with {written} sample(s) of this task journaled before it"}
+                            "msg": f"x={x} {x_unit}: cannot journal batch {batch} in {run_dir}: {exc}; the task stops "
+                                   f"here, with the {written} sample(s) it journaled before"}
                 batch_values = watched_values(self.METRIC, outcome)
                 quantity = watched_quantity(self.METRIC, outcome)
                 values.extend(batch_values)

@@ -217,7 +217,12 @@ class MeasureAction(ActionBase):
                         cleanup = self.stop_leftovers(module, point_args, task_vars)
                     if outcome.get("start_failed"):
                         retry = failed_batches < failed_batches_allowed
-                        failures.append([failure_record(key, x, x_unit, batch, outcome, retry, cleanup)])
+                        try:
+                            failures.append([failure_record(key, x, x_unit, batch, outcome, retry, cleanup)])
+                        except OSError as exc:
+                            retry = False
+                            outcome = {**outcome, "msg": f"{outcome.get('msg', '')} (and it could not be journaled "
+                                                         f"in {run_dir}: {exc})"}
                         failed_batches += 1
                         if retry:
                             continue

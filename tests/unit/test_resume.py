@@ -385,3 +385,18 @@ def test_progress_reads_lines_whatever_their_json_spacing_and_tells_x_5_from_x_5
     (tmp_path / "samples.jsonl").write_text("\n".join(lines_out) + "\n")
     assert read_point_progress(tmp_path, key, 5, "instances").values == [5.0]
     assert read_point_progress(tmp_path, key, 50, "instances").values == [50.0]
+
+
+def test_a_failed_start_that_cannot_be_journaled_is_not_retried_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    def append(self: Journal, records: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    monkeypatch.setattr(Journal, "append", append)
+    script = Script([{"failed": True, "start_failed": True, "msg": "vnflab-docker-1 did not start"}])
+    result = run_action(boot_action, "vnf_boot_time", boot_args(tmp_path), script)
+    assert result["failed"] and len(script.calls) == 1
+    assert result["msg"].startswith("vnflab-docker-1 did not start (and it could not be journaled in ")
+    assert "No space left on device" in result["msg"]

@@ -63,6 +63,12 @@ def overrides(results: Path, **extra: Any) -> str:
         **extra})
 
 
+@pytest.fixture(scope="module")
+def host_as_found() -> dict[str, Any]:
+    """The host settings before the first test: a teardown that failed in one test does not move the reference."""
+    return host_snapshot()
+
+
 @pytest.fixture(autouse=True)
 def lab_lock_and_clean_host() -> Iterator[list[str]]:
     try:
@@ -130,10 +136,9 @@ def test_a_run_killed_during_a_boot_batch_resumes_with_every_point_once_and_its_
     assert (run_dir / "report.md").is_file()
 
 
-def kill_then_teardown(tmp_path: Path, what: str, ready: Any) -> tuple[Path, bytes]:
+def kill_then_teardown(tmp_path: Path, what: str, ready: Any, found: dict[str, Any]) -> tuple[Path, bytes]:
     results = tmp_path / "results"
     log = tmp_path / "run.log"
-    found = host_snapshot()
     proc = start_playbook("site.yml", "-e", "vnflab_profile=quick", "-e", overrides(results), log=log)
     try:
         wait_for(what, lambda: ready(results, log), proc, log)
@@ -162,8 +167,8 @@ def in_play(name: str) -> Any:
     ("during a response batch", lambda results, log: has_sample(results, "response", 64), "response"),
 ], ids=["provisioning", "boot", "response"])
 def test_kill_9_of_ansible_playbook_then_teardown_leaves_nothing_and_keeps_the_samples(
-        tmp_path: Path, what: str, ready: Any, kept: str | None) -> None:
-    results, samples = kill_then_teardown(tmp_path, what, ready)
+        tmp_path: Path, what: str, ready: Any, kept: str | None, host_as_found: dict[str, Any]) -> None:
+    results, samples = kill_then_teardown(tmp_path, what, ready, host_as_found)
     if kept is not None:
         assert f'"metric":"{kept}"'.encode() in samples
 

@@ -21,15 +21,19 @@ class PointKey:
     mode: str | None = None
 
     def record(self, quantity: str, x: int, x_unit: str, value: float | None, unit: str, repetition: int,
-               seq: int, instance: int | None = None, time: str | None = None) -> dict[str, Any]:
-        return {
+               seq: int, instance: int | None = None, time: str | None = None,
+               skipped_reason: str | None = None) -> dict[str, Any]:
+        record = {
             "run_id": self.run_id, "platform": self.platform, "label": self.label, "metric": self.metric,
             "quantity": quantity, "x": int(x), "x_unit": x_unit,
-            "value": None if value is None else float(value), "unit": unit,
-            "status": "lost" if value is None else "ok",
+            "value": None if value is None or skipped_reason is not None else float(value), "unit": unit,
+            "status": "skipped" if skipped_reason is not None else "lost" if value is None else "ok",
             "repetition": repetition, "instance": instance, "seq": seq,
             "time": time or utc_timestamp(), "host": self.host, "mode": self.mode,
         }
+        if skipped_reason is not None:
+            record["reason"] = skipped_reason
+        return record
 
 
 def boot_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
@@ -78,16 +82,53 @@ def response_records(key: PointKey, result: Mapping[str, Any], repetition: int) 
     return records
 
 
+# The migration metric: (quantity, unit, where the value is: the stream or the move part's result, its key).
+MIGRATION_QUANTITIES: tuple[tuple[str, str, str, str], ...] = (
+    ("total_ms", "ms", "move", "total_ms"),
+    ("downtime_ms", "ms", "stream", "downtime_ms"),
+    ("requests_lost", "requests", "stream", "lost"),
+    ("requests_sent", "requests", "stream", "sent"),
+    ("bytes_transferred", "B", "move", "bytes"),
+    ("platform_downtime_ms", "ms", "move", "platform_downtime_ms"),
+)
+
+
+def migration_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
+    """One migration of the proxy VNF (x = 1 VNF): its quantities from the ``stream`` part (Host A) and the
+    ``move`` part (the server); one ``skipped`` ``total_ms`` record with the reason when nothing moved. A
+    stream that never saw the path come back makes downtime a lost sample (it is longer than the stream)."""
+    now = utc_timestamp()
+    stream = result.get("stream") or {}
+    move = result.get("move") or {}
+    if move.get("skipped_reason"):
+        return [key.record("total_ms", 1, "VNFs", None, "ms", repetition, 0, time=now,
+                           skipped_reason=str(move["skipped_reason"]))]
+    records = []
+    for seq, (quantity, unit, part, field) in enumerate(MIGRATION_QUANTITIES):
+        source = stream if part == "stream" else move
+        if field not in source or (quantity == "bytes_transferred" and source[field] is None) or (
+                quantity == "platform_downtime_ms" and source[field] is None):
+            continue
+        value = source[field]
+        if quantity == "downtime_ms" and not stream.get("recovered", False):
+            value = None
+        records.append(key.record(quantity, 1, "VNFs", value, unit, repetition, seq, time=now))
+    return records
+
+
 def watched_values(metric: str, result: Mapping[str, Any]) -> Sequence[float | None]:
     """Values of one module run that the stopping rule accumulates for the point."""
     if metric == "boot":
         return [result.get("all_ms")]
     if metric == "memory":
         return [result.get("server_used_mb")]
+    if metric == "migration":
+        return [result.get("stream", {}).get("downtime_ms")]
     if metric == "response":
         entries = result.get("results") or []
         return list(entries[0]["rtt_us"]) if entries else []
     raise ValueError(f"unknown metric {metric!r}")
 
 
-WATCHED_QUANTITY = {"boot": "all_ms", "memory": "server_used_mb", "response": "rtt_proxy_us"}
+WATCHED_QUANTITY = {"boot": "all_ms", "memory": "server_used_mb", "response": "rtt_proxy_us",
+                    "migration": "downtime_ms"}

@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ansible.module_utils.vnflab import meminfo
 
 REQUIRED_KEYS = ("name", "label", "instance_prefix", "network", "start", "stop")
-COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health")
+COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health", "migrate")
 HEALTH_DEAD = 1  # the exit status of a health command that found its instance dead
 # A health check answers in seconds or not at all: one that hung (a checker deadlocked in a nested dom0)
 # is no verdict after this long, rather than holding the prober's last check for the whole command timeout.

@@ -40,11 +40,14 @@ class ActionModule(ActionBase):
             for name, part in (("stream", stream), ("move", move)):
                 if part.get("failed") or (name == "stream" and "downtime_ms" not in part):
                     raise AnsibleActionFail(f"the {name} part failed: {part.get('msg', 'no result')}")
-            if not int(stream.get("start_ns") or 0) < int(move.get("start_ns") or 0) \
-                    <= int(move.get("end_ns") or 0) < int(stream.get("end_ns") or 0):
+            times = [int(part.get(name) or 0) for part, name in
+                     ((stream, "start_ns"), (move, "start_ns"), (move, "end_ns"), (stream, "end_ns"))]
+            if not times[0] < times[1] <= times[2] < times[3]:
+                offsets = ", ".join(f"{(t - times[0]) / 1e9:.3f}" for t in times[1:])
                 raise AnsibleActionFail(
                     "the migration did not run inside the stream (it must start after the stream's first request "
-                    "and end before its last): the downtime is not covered (raise vnflab_migration.duration_s)")
+                    "and end before its last): the downtime is not covered (raise vnflab_migration.duration_s or "
+                    f"lead_in_s); move start, move end, stream end, in s after the stream's start: {offsets}")
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric="migration",
                        host=str((task_vars or {}).get("inventory_hostname", "")), mode=stream.get("mode"))

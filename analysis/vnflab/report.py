@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ import pandas as pd
 
 from vnflab.load import Run, load_run
 from vnflab.markdown import markdown_table
+from vnflab.migration import SLUG as MIGRATION_SLUG
+from vnflab.migration import migration_section
 from vnflab.overhead import DEFAULT_BASELINE, overhead_view
 from vnflab.overhead_plot import write_overhead_figure
 from vnflab.panels import PANELS
@@ -262,9 +264,10 @@ class ReportSections:
     overhead: Section
     conclusions: Section
     requirements: Section
+    migration: Section = field(default_factory=lambda: Section(lines=[]))
 
     def all(self) -> list[Section]:
-        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements]
+        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements, self.migration]
 
 
 def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]],
@@ -288,6 +291,7 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
     lines += sections.conclusions.lines
     lines += sections.requirements.lines
     lines += sections.overhead.lines
+    lines += sections.migration.lines
     lines += ["## Metric definitions", "", METRIC_DEFINITIONS]
     lines += _stopping_section(run)
     lines += _failures_section(run)
@@ -332,12 +336,14 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
     figures = write_figures(summary, run.paths.figures_dir)
     view = overhead_view(run.samples, opts.baseline)
     figures["overhead"] = write_overhead_figure(view, run.paths.figures_dir)
+    migration, figures[MIGRATION_SLUG] = migration_section(run.samples, run.paths.figures_dir, run.paths.run_dir)
     sections = ReportSections(
         summary=summary_section(summary, run.samples),
         outliers=outliers_section(summary),
         overhead=overhead_section(view, figures["overhead"], run.paths.run_dir),
         conclusions=conclusions_section(run.samples, load_paper(opts.paper)),
         requirements=requirements_section(summary, load_requirements(opts.weights)),
+        migration=migration,
     )
     for section in sections.all():
         for stem, (frame, caption) in section.tables.items():

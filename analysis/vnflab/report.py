@@ -68,6 +68,15 @@ METRIC_DEFINITIONS = """\
   `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
   to the instance's own cgroup (only where the platform gives each instance one); `instance_hypervisor_mb` = the
   hypervisor's own figure for the instance (e.g. `xl list`), where the platform gives one.
+- **VNF migration** (`metric=migration`, x = 1 VNF, the path's proxy; beyond the paper, tag `migration`).
+  Host A sends one echo request every `interval_ms` (1 ms) through the proxy for `duration_s`, a fixed and
+  bounded rate whatever the replies; `lead_in_s` into it, the VNF server runs the platform driver's `migrate`
+  command once. `total_ms` = the command's wall time (CLOCK_REALTIME on the server); `downtime_ms` = the longest
+  time without a reply on Host A (from the first request, between two replies, or to the end of the stream when
+  the path did not come back: then a lost sample); `requests_sent`, `requests_lost` = requests without a reply
+  (a reply may come up to 1 s after the stream's last request); `bytes_transferred` and `platform_downtime_ms`
+  where the platform says (QEMU's `query-migrate`: RAM transferred, its own downtime). A platform without a
+  mechanism on this server journals one `skipped` sample (value null) whose `reason` says why.
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
   CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a

@@ -1,0 +1,77 @@
+"""`vnflab-microvm migrate`: a live migration of a running microVM to a second QEMU on this machine, measured by the
+migration stream (module_utils/vnflab/migration.py) as the lab measures the proxy VM.
+
+Runs in a network and mount namespace of its own (a bridge wt23mbr0, 198.18.253.1/24, the VM at .10), so it touches
+no lab name; boots the microVM image the kvm role built (/var/cache/vnflab/kvm/microvm-*) under TCG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MICROVM = REPO / "roles" / "platform_kvm" / "files" / "vnflab-microvm"
+BUILDS = sorted(Path("/var/cache/vnflab/kvm").glob("microvm-*/vmlinux"))
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"),
+    pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed"),
+    pytest.mark.skipif(not BUILDS, reason="no microVM image built by the kvm role in /var/cache/vnflab/kvm"),
+]
+
+SCRIPT = r"""
+set -eu
+mount -t sysfs sysfs /sys
+ip link set lo up
+ip link add wt23mbr0 type bridge && ip address add 198.18.253.1/24 dev wt23mbr0 && ip link set wt23mbr0 up
+M={microvm} D={state}
+trap '$M stop vm0 --state-dir $D' EXIT
+$M start vm0 --kernel {build}/vmlinux --initrd {build}/initramfs.cpio.gz --mem 128 --accel tcg \
+  --bridge wt23mbr0 --mac 02:00:c6:12:fd:0a --state-dir $D --append "vnflab.role=instance \
+vnflab.if0=198.18.253.10/24 vnflab.proxy=--mode,raw,--host-a,198.18.253.1,--host-b,198.18.253.1,\
+--proxy-a,198.18.253.10,--proxy-b,198.18.253.10"
+i=0; until ping -c1 -W1 198.18.253.10 >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 120 ] || exit 9; sleep 1; done
+{python} - <<'PY' >{state}/stream.json &
+import ansible.module_utils, json
+ansible.module_utils.__path__.append("{module_utils}")
+from ansible.module_utils.vnflab.migration import stream
+summary, errors = stream("198.18.253.10", duration_s=8, interval_s=0.001)
+print(json.dumps({{**summary.as_dict(), "send_errors": errors}}))
+PY
+sleep 3
+$M migrate vm0 --state-dir $D >{state}/migrate.json
+wait
+cat $D/vm0.taps >{state}/taps.txt
+$M health vm0 --state-dir $D
+ping -c1 -W2 198.18.253.10 >/dev/null
+$M migrate vm0 --state-dir $D >{state}/migrate2.json
+cat $D/vm0.taps >{state}/taps2.txt
+ping -c1 -W2 198.18.253.10 >/dev/null
+"""
+
+
+def test_a_migrated_vm_keeps_answering_after_a_short_downtime(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    script = SCRIPT.format(microvm=MICROVM, state=state, build=BUILDS[-1].parent, python=sys.executable,
+                           module_utils=REPO / "module_utils")
+    done = subprocess.run(["unshare", "--net", "--mount", "bash", "-c", script], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((state / "migrate.json").read_text())
+    assert report["bytes"] > 1_000_000 and report["qemu_total_ms"] > 0 and report["platform_downtime_ms"] >= 0
+    streamed = json.loads((state / "stream.json").read_text())
+    assert streamed["recovered"] and streamed["send_errors"] == 0
+    assert 0 < streamed["downtime_ms"] < 3000 and streamed["sent"] > 7000
+    # the taps were handed over to the second QEMU and back to the first names on the next migration
+    assert (state / "taps.txt").read_text().split() == ["vm0-m0"]
+    assert (state / "taps2.txt").read_text().split() == ["vm0-n0"]
+    assert json.loads((state / "migrate2.json").read_text())["bytes"] > 1_000_000
+    assert not list(state.glob("vm0.*")), "stop left state files"

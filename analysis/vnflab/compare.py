@@ -20,7 +20,7 @@ from vnflab.significance import holm, mann_whitney
 #: Quantities compared (lower is better for all). MemAvailable readings are inputs to server_used_mb.
 COMPARED_QUANTITIES: tuple[str, ...] = (
     "all_ms", "instance_ms", "rtt_proxy_us", "rtt_direct_us", "server_used_mb", "instance_pss_mb",
-    "instance_cgroup_mb", "instance_hypervisor_mb",
+    "instance_cgroup_mb", "instance_hypervisor_mb", "downtime_ms", "total_ms", "requests_lost",
 )
 
 KEYS: tuple[str, ...] = ("platform", "metric", "quantity", "mode", "x")
@@ -39,7 +39,8 @@ class CompareOptions:
 
 def _prepare(samples: pd.DataFrame) -> pd.DataFrame:
     frame = samples.assign(mode=samples["mode"].fillna("").astype("str"))
-    return frame[frame["quantity"].isin(COMPARED_QUANTITIES)]
+    # A skipped migration measured nothing: no sample to compare (it is no lost one either).
+    return frame[frame["quantity"].isin(COMPARED_QUANTITIES) & (frame["status"] != "skipped")]
 
 
 def _verdict(row: dict[str, object], options: CompareOptions) -> str:

@@ -66,3 +66,29 @@ def test_cli_compare_outputs_and_exit_codes(runs: tuple[Path, Path], tmp_path: P
     assert (tmp_path / "cmp" / "compare.csv").read_text() == csv
     assert (tmp_path / "cmp" / "compare.tex").read_text().startswith("\\begin{table}")
     assert main(["compare", a, str(tmp_path / "missing")]) == 1
+
+
+def test_migration_downtime_is_compared_and_skips_are_not(tmp_path: Path) -> None:
+    from vnflab.journal import Journal
+    from vnflab.records import PointKey, migration_records
+
+    def run_with_downtimes(name: str, downtimes: list[float]) -> Path:
+        run_dir = write_run(tmp_path / name)
+        kvm = PointKey(run_id=name, platform="kvm", label="kvm/linux-microvm (tcg, stand-in for OSv)",
+                       metric="migration", host="vnflab-a")
+        docker = PointKey(run_id=name, platform="docker", metric="migration", host="vnflab-a",
+                          label="docker/debian12-iptables (native, stand-in for CoreOS)")
+        records = [record for repetition, downtime in enumerate(downtimes) for record in migration_records(
+            kvm, {"stream": {"downtime_ms": downtime, "lost": 1, "sent": 9000, "recovered": True},
+                  "move": {"total_ms": 500.0}}, repetition)]
+        records += migration_records(docker, {"move": {"skipped_reason": "criu check failed"}}, 0)
+        Journal(run_dir / "samples.jsonl").append(records)
+        return run_dir
+
+    a = run_with_downtimes("a", [50.0 + i for i in range(12)])
+    b = run_with_downtimes("b", [500.0 + i for i in range(12)])
+    table = compare_runs(load_run(a).samples, load_run(b).samples)
+    migration = table[table["metric"] == "migration"]
+    downtime = migration[migration["quantity"] == "downtime_ms"].iloc[0]
+    assert downtime["platform"] == "kvm" and downtime["verdict"] == "regression"
+    assert set(migration["platform"]) == {"kvm"}

@@ -11,7 +11,7 @@ module: vnf_migration
 short_description: Measure a live migration of the proxy VNF, with the downtime Host A sees
 description:
   - One migration is two parts run at the same time on two hosts (playbooks/migration.yml).
-  - O(part=stream) runs on Host A, asynchronously (C(async), C(poll: 0)). It sends one echo request every
+  - O(part=stream) runs on Host A, asynchronously (C(async) with C(poll) 0). It sends one echo request every
     O(interval_ms) to O(target) (the proxy's Host A-side address; Host B answers through the proxy) for
     O(duration_s), a fixed and bounded rate. It returns the requests sent, the replies, the requests lost and the
     downtime, the longest time without a reply (from the first request, between replies, or until the end of the
@@ -20,7 +20,7 @@ description:
     the proxy VNF; see docs/design.md) and returns its wall time (total migration time), the bytes the platform
     transferred and its own downtime figure where the command prints them. A driver without C(migrate), or a
     command that exits 3 (the mechanism cannot run on this server), returns C(skipped_reason) and moves nothing.
-  - O(part=record) runs on the controller (the action plugin): it journals the two parts' results as samples of
+  - O(part=record) runs on the controller (the action plugin) and journals the two parts' results as samples of
     the metric C(migration) (C(total_ms), C(downtime_ms), C(requests_lost), C(bytes_transferred),
     C(platform_downtime_ms)), or one skipped sample with the reason.
 version_added: "0.2.0"

@@ -164,7 +164,8 @@ def run(module: AnsibleModule) -> dict:
     driver = params["driver"] or {}
     argv = driver.get("migrate")
     if not argv:
-        return {"changed": False, "skipped_reason": f"platform {driver.get('name', '?')} has no migrate mechanism"}
+        return {"changed": False,
+                "skipped_reason": f"not applicable: platform {driver.get('name', '?')} has no migrate mechanism"}
     outcome = migrate(argv, timeout_s=params["timeout_s"])
     if outcome.error is not None:
         module.fail_json(msg=f"migrate failed: {outcome.error}", **outcome.as_dict())

@@ -53,7 +53,7 @@ def test_migration_play_journals_downtime_skips_and_reasons(tmp_path: Path) -> N
         "host_a": {"hosts": {"vnflab-a": local}},
         "vnf_servers": {"hosts": servers}}}}))
     extra = {"vnflab_profile": "quick",
-             "vnflab_migration": {"repetitions": 1, "interval_ms": 1.0, "duration_s": 5, "lead_in_s": 1}}
+             "vnflab_migration": {"repetitions": 2, "interval_ms": 1.0, "duration_s": 5, "lead_in_s": 1}}
     script = (f"ip link set lo up && ip address add {PROXY}/32 dev lo && "
               f"exec {PLAYBOOK} -i {inventory} {ROOT / 'playbooks/migration.yml'} -e '{json.dumps(extra)}'")
     done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, check=False,
@@ -72,4 +72,7 @@ def test_migration_play_journals_downtime_skips_and_reasons(tmp_path: Path) -> N
     assert skip["status"] == "skipped" and skip["reason"] == "criu check failed: vdso"
     native = by[("native", "total_ms")]
     assert native["status"] == "skipped" and "no migrate" in native["reason"]
+    # a platform without the mechanism here is journaled once, not once per repetition
     assert len([r for r in records if r["platform"] != "fakeq"]) == 2
+    downtimes = [r for r in records if r["platform"] == "fakeq" and r["quantity"] == "downtime_ms"]
+    assert sorted(r["repetition"] for r in downtimes) == [0, 1]

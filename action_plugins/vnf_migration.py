@@ -12,7 +12,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from vnflab.journal import Journal
-from vnflab.records import PointKey, migration_records
+from vnflab.records import PointKey, longest_gap_outside, migration_records
 
 
 class ActionModule(ActionBase):
@@ -48,6 +48,10 @@ class ActionModule(ActionBase):
                     "the migration did not run inside the stream (it must start after the stream's first request "
                     "and end before its last): the downtime is not covered (raise vnflab_migration.duration_s or "
                     f"lead_in_s); move start, move end, stream end, in s after the stream's start: {offsets}")
+        if stream.get("gaps_ms") and not move.get("skipped_reason"):
+            # the stream's noise floor: its longest gap away from the move (the downtime should stand out of it)
+            stream = {**stream, "baseline_gap_ms": longest_gap_outside(
+                stream["gaps_ms"], int(stream["start_ns"]), (int(move["start_ns"]), int(move["end_ns"])))}
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric="migration",
                        host=str((task_vars or {}).get("inventory_hostname", "")), mode=stream.get("mode"))

@@ -17,7 +17,8 @@ METRIC = "migration"
 SLUG = "migration_downtime"
 #: Quantity -> column of the table (mean over the platform's migrations).
 MEAN_COLUMNS = {"total_ms": "total_ms", "requests_sent": "requests_sent", "requests_lost": "requests_lost",
-                "bytes_transferred": "bytes_mean", "platform_downtime_ms": "platform_downtime_ms"}
+                "bytes_transferred": "bytes_mean", "platform_downtime_ms": "platform_downtime_ms",
+                "baseline_gap_ms": "baseline_gap_ms"}
 COLUMNS = ("platform", "label", "status", "n", "downtime_ms_mean", "downtime_ms_median", "downtime_ms_min",
            "downtime_ms_max", "downtime_lost", *MEAN_COLUMNS.values(), "reason")
 

@@ -90,7 +90,17 @@ MIGRATION_QUANTITIES: tuple[tuple[str, str, str, str], ...] = (
     ("requests_sent", "requests", "stream", "sent"),
     ("bytes_transferred", "B", "move", "bytes"),
     ("platform_downtime_ms", "ms", "move", "platform_downtime_ms"),
+    ("baseline_gap_ms", "ms", "stream", "baseline_gap_ms"),
 )
+
+
+def longest_gap_outside(gaps_ms: Sequence[Sequence[float]], start_ns: int, window_ns: tuple[int, int]) -> float | None:
+    """The longest kept gap (``[offset ms, gap ms]`` from ``start_ns``) that does not overlap ``window_ns`` (the
+    move): the stream's own noise floor beside the downtime; None when no kept gap lies outside the window."""
+    low, high = window_ns
+    outside = [gap for offset, gap in gaps_ms
+               if start_ns + offset * 1e6 + gap * 1e6 < low or start_ns + offset * 1e6 > high]
+    return max(outside) if outside else None
 
 
 def migration_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
@@ -106,8 +116,7 @@ def migration_records(key: PointKey, result: Mapping[str, Any], repetition: int)
     records = []
     for seq, (quantity, unit, part, field) in enumerate(MIGRATION_QUANTITIES):
         source = stream if part == "stream" else move
-        if field not in source or (quantity == "bytes_transferred" and source[field] is None) or (
-                quantity == "platform_downtime_ms" and source[field] is None):
+        if field not in source or (quantity != "downtime_ms" and source[field] is None):
             continue
         value = source[field]
         if quantity == "downtime_ms" and not stream.get("recovered", False):

@@ -75,8 +75,9 @@ METRIC_DEFINITIONS = """\
   time without a reply on Host A (from the first request, between two replies, or to the end of the stream when
   the path did not come back: then a lost sample); `requests_sent`, `requests_lost` = requests without a reply
   (a reply may come up to 1 s after the stream's last request); `bytes_transferred` and `platform_downtime_ms`
-  where the platform says (QEMU's `query-migrate`: RAM transferred, its own downtime). A platform without a
-  mechanism on this server journals one `skipped` sample (value null) whose `reason` says why.
+  where the platform says (QEMU's `query-migrate`: RAM transferred, its own downtime); `baseline_gap_ms` = the
+  stream's longest gap away from the move (its noise floor, which the downtime must stand out of). A platform
+  without a mechanism on this server journals one `skipped` sample (value null) whose `reason` says why.
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
   CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a

@@ -42,6 +42,7 @@ QUANTITY_UNITS: dict[tuple[str, str], str] = {
     ("migration", "requests_sent"): "requests",
     ("migration", "bytes_transferred"): "B",
     ("migration", "platform_downtime_ms"): "ms",
+    ("migration", "baseline_gap_ms"): "ms",
 }
 
 _LABEL_RE = re.compile(

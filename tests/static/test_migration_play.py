@@ -66,6 +66,8 @@ def test_migration_play_journals_downtime_skips_and_reasons(tmp_path: Path) -> N
     assert downtime["status"] == "ok" and 80 <= downtime["value"] < 1000, downtime
     assert by[("fakeq", "requests_lost")]["value"] >= 50  # ~80 requests at 1 ms fell into the gap
     assert by[("fakeq", "bytes_transferred")]["value"] == 4242
+    noise = [r["value"] for r in records if r["quantity"] == "baseline_gap_ms"]
+    assert all(value < 80 for value in noise), "the 80 ms gap is the move's, not the noise floor's"
     assert 280 <= by[("fakeq", "total_ms")]["value"] < 2000
     assert 4500 <= by[("fakeq", "requests_sent")]["value"] <= 5001
     skip = by[("fakeskip", "total_ms")]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from ansible.module_utils.vnflab import migration as mig
 
-from vnflab.records import PointKey, migration_records, watched_values
+from vnflab.records import PointKey, longest_gap_outside, migration_records, watched_values
 from vnflab.schema import validate_sample
 
 MS = 1_000_000
@@ -121,3 +121,20 @@ def test_stream_on_loopback_sees_every_reply() -> None:
 def test_stream_is_bounded() -> None:
     with pytest.raises(ValueError, match="duration_s"):
         mig.stream("127.0.0.1", duration_s=mig.MAX_DURATION_S + 1)
+
+
+def test_the_noise_floor_is_the_longest_gap_away_from_the_move() -> None:
+    start = 1_000 * MS
+    gaps = [[5000.0, 57.0], [12000.0, 33.0], [800.0, 29.0]]  # offsets from the stream's start, ms
+    move = (start + 4990 * MS, start + 5500 * MS)
+    assert longest_gap_outside(gaps, start, move) == 33.0
+    assert longest_gap_outside([[5000.0, 57.0]], start, move) is None
+    # a gap that ends inside the move overlaps it
+    assert longest_gap_outside([[4980.0, 20.0], [100.0, 3.0]], start, move) == 3.0
+
+
+def test_migration_records_carry_the_noise_floor() -> None:
+    records = migration_records(KEY, {"stream": {**STREAM, "baseline_gap_ms": 33.0}, "move": MOVE}, 0)
+    assert {r["quantity"]: r["value"] for r in records}["baseline_gap_ms"] == 33.0
+    without = migration_records(KEY, {"stream": {**STREAM, "baseline_gap_ms": None}, "move": MOVE}, 0)
+    assert "baseline_gap_ms" not in {r["quantity"] for r in without}

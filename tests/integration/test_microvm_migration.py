@@ -2,7 +2,8 @@
 migration stream (module_utils/vnflab/migration.py) as the lab measures the proxy VM.
 
 Runs in a network and mount namespace of its own (a bridge wt23mbr0, 198.18.253.1/24, the VM at .10), so it touches
-no lab name; boots the microVM image the kvm role built (/var/cache/vnflab/kvm/microvm-*) under TCG.
+no lab name; boots the guests the kvm role built (/var/cache/vnflab/kvm: the Linux microVM, and OSv with the
+proxy image) under TCG.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 MICROVM = REPO / "roles" / "platform_kvm" / "files" / "vnflab-microvm"
 BUILDS = sorted(Path("/var/cache/vnflab/kvm").glob("microvm-*/vmlinux"))
+OSV_CACHE = Path("/var/cache/vnflab/kvm/osv")
+OSV_LOADERS = sorted(OSV_CACHE.glob("kernel-*/loader-stripped.elf"), key=lambda p: p.stat().st_mtime)
+OSV_IMAGES = sorted(OSV_CACHE.glob("images/vnflab-proxy-*.qemu"), key=lambda p: p.stat().st_mtime)
 
 pytestmark = [
     pytest.mark.lab,
@@ -27,6 +31,17 @@ pytestmark = [
     pytest.mark.skipif(not BUILDS, reason="no microVM image built by the kvm role in /var/cache/vnflab/kvm"),
 ]
 
+LINUX_START = """--kernel {build}/vmlinux --initrd {build}/initramfs.cpio.gz --mem 128 --append "vnflab.role=instance \\
+vnflab.if0=198.18.253.10/24 vnflab.proxy=--mode,raw,--host-a,198.18.253.1,--host-b,198.18.253.1,\\
+--proxy-a,198.18.253.10,--proxy-b,198.18.253.10\""""
+# OSv answers ping itself; the proxy program (udp mode) only has to start.
+OSV_START = """--osv --kernel {loader} --disk {image} --mem 64 --ip eth0,198.18.253.10,255.255.255.0 \\
+--append "/vnflab-proxy.so --mode udp --host-a 198.18.253.1 --host-b 198.18.253.2 --udp-port 7007 \\
+--proxy-a 198.18.253.10 --proxy-b 198.18.253.10\""""
+GUESTS = [pytest.param("linux", id="linux-microvm"),
+          pytest.param("osv", id="osv", marks=pytest.mark.skipif(not (OSV_LOADERS and OSV_IMAGES),
+                                                                 reason="no OSv build in /var/cache/vnflab/kvm/osv"))]
+
 SCRIPT = r"""
 set -eu
 mount -t sysfs sysfs /sys
@@ -34,10 +49,7 @@ ip link set lo up
 ip link add wt23mbr0 type bridge && ip address add 198.18.253.1/24 dev wt23mbr0 && ip link set wt23mbr0 up
 M={microvm} D={state}
 trap '$M stop vm0 --state-dir $D' EXIT
-$M start vm0 --kernel {build}/vmlinux --initrd {build}/initramfs.cpio.gz --mem 128 --accel tcg \
-  --bridge wt23mbr0 --mac 02:00:c6:12:fd:0a --state-dir $D --append "vnflab.role=instance \
-vnflab.if0=198.18.253.10/24 vnflab.proxy=--mode,raw,--host-a,198.18.253.1,--host-b,198.18.253.1,\
---proxy-a,198.18.253.10,--proxy-b,198.18.253.10"
+$M start vm0 --accel tcg --bridge wt23mbr0 --mac 02:00:c6:12:fd:0a --state-dir $D {start}
 i=0; until ping -c1 -W1 198.18.253.10 >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 120 ] || exit 9; sleep 1; done
 {python} - <<'PY' >{state}/stream.json &
 import ansible.module_utils, json
@@ -51,16 +63,19 @@ $M migrate vm0 --state-dir $D >{state}/migrate.json
 wait
 cat $D/vm0.taps >{state}/taps.txt
 $M health vm0 --state-dir $D
-ping -c1 -W2 198.18.253.10 >/dev/null
+ping -c3 -W2 198.18.253.10 >/dev/null
 $M migrate vm0 --state-dir $D >{state}/migrate2.json
 cat $D/vm0.taps >{state}/taps2.txt
-ping -c1 -W2 198.18.253.10 >/dev/null
+ping -c3 -W2 198.18.253.10 >/dev/null
 """
 
 
-def test_a_migrated_vm_keeps_answering_after_a_short_downtime(tmp_path: Path) -> None:
+@pytest.mark.parametrize("guest", GUESTS)
+def test_a_migrated_vm_keeps_answering_after_a_short_downtime(tmp_path: Path, guest: str) -> None:
     state = tmp_path / "state"
-    script = SCRIPT.format(microvm=MICROVM, state=state, build=BUILDS[-1].parent, python=sys.executable,
+    start = (LINUX_START.format(build=BUILDS[-1].parent) if guest == "linux"
+             else OSV_START.format(loader=OSV_LOADERS[-1], image=OSV_IMAGES[-1]))
+    script = SCRIPT.format(microvm=MICROVM, state=state, start=start, python=sys.executable,
                            module_utils=REPO / "module_utils")
     done = subprocess.run(["unshare", "--net", "--mount", "bash", "-c", script], capture_output=True, text=True,
                           timeout=300, check=False)

@@ -7,9 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible.errors import AnsibleActionFail
+
 from vnflab.ansible_measure import MeasureAction
 from vnflab.records import response_records
 
+DEFAULT_MAX_LOSS_FRACTION = 0.05
 DEFAULT_SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65507]
 
 
@@ -18,15 +21,28 @@ class ActionModule(MeasureAction):
     build_records = staticmethod(response_records)
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-        sizes = args.get("sizes") or DEFAULT_SIZES
+        sizes = DEFAULT_SIZES if args.get("sizes") is None else args["sizes"]
+        if not sizes:
+            raise AnsibleActionFail("sizes is empty: a response-time run needs at least one size "
+                                    "(vnflab_response_sizes)")
         return [(int(size), "B", {**args, "sizes": [int(size)]}) for size in sizes]
 
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
         batch = int(repeat.get("batch", args.get("samples", 20)))
         return {**args, "samples": batch}
 
-    def path_down(self, first_batch: Sequence[float | None]) -> str | None:
-        if first_batch and all(value is None for value in first_batch):
-            return (f"no reply through the proxy to any of the first {len(first_batch)} requests: the path is down "
-                    "(did its VNF server fail earlier in the run?); the batch is journaled as lost samples")
+    def judge_batch(self, point_values: Sequence[float | None], batch_values: Sequence[float | None],
+                    repeat: Mapping[str, Any], point: str, first_of_task: bool) -> str | None:
+        """Every batch: no reply at all through the proxy (down from the start, or died during the run) stops the
+        task at once; a point whose loss so far exceeds repeat.max_loss_fraction (default 5%) fails, naming it."""
+        if batch_values and all(value is None for value in batch_values):
+            when = "the first" if first_of_task else "a batch of"
+            return (f"{point}: no reply through the proxy to any of {when} {len(batch_values)} requests: the path is "
+                    "down (did its VNF server or proxy fail?); the batch is journaled as lost samples")
+        threshold = float(repeat.get("max_loss_fraction", DEFAULT_MAX_LOSS_FRACTION))
+        lost = sum(value is None for value in point_values)
+        if point_values and lost / len(point_values) > threshold:
+            return (f"{point}: {lost} of {len(point_values)} requests through the proxy lost "
+                    f"({100 * lost / len(point_values):.1f}%), more than vnflab_repeat.response.max_loss_fraction "
+                    f"({100 * threshold:g}%); the samples are journaled")
         return None

@@ -2,10 +2,10 @@
 # Apache License 2.0
 """Wall time of every task, per host, as JSON lines: where a run's time goes (scripts/bench.sh).
 
-Enabled with ``ANSIBLE_CALLBACKS_ENABLED=vnflab_timing`` and ``VNFLAB_TIMING_FILE=<path>``; without the
-file variable it records nothing. Each task's record carries its play, role, task file and line, host,
-start and end (CLOCK_REALTIME seconds), status, and ``probe_s``: the probe modules' own wall time inside it
-(the measure action plugins' sum of the modules' ``module_s``). ``vnflab bench`` turns the file into phases.
+Enabled in ansible.cfg; it records only when ``VNFLAB_TIMING_FILE=<path>`` names a file. Each task's record
+carries its play, role, task file and line, host, start and end (CLOCK_REALTIME seconds), status, and
+``probe_s``: the probe modules' own wall time inside it (the measure action plugins' sum of the modules'
+``module_s``). ``vnflab bench`` turns the file into phases.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ description:
     environment variable VNFLAB_TIMING_FILE (appended; nothing is written without it).
   - Task records include the probe modules' own time (probe_s) where a measure action plugin reports it.
 requirements:
-  - enable it in callbacks_enabled (ANSIBLE_CALLBACKS_ENABLED=vnflab_timing)
+  - enabled in callbacks_enabled (ansible.cfg); VNFLAB_TIMING_FILE set
 """
 
 
@@ -40,6 +40,7 @@ class CallbackModule(CallbackBase):
         super().__init__()
         self._path = os.environ.get("VNFLAB_TIMING_FILE", "")
         self._play = ""
+        self._play_file = ""
         self._play_tags: list[str] = []
         self._task_start: dict[str, float] = {}
 
@@ -54,8 +55,12 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_play_start(self, play: Any) -> None:
         self._play = play.get_name().strip()
-        self._play_tags = [str(tag) for tag in (play.tags or [])]  # as written: the first names the stage
-        self._write({"event": "play", "play": self._play, "tags": self._play_tags, "time": time.time()})
+        # The stage is the playbook the play comes from (playbooks/<stage>.yml): a play's tags come back in no
+        # particular order (Ansible keeps them as a set).
+        self._play_file = os.path.splitext(os.path.basename((play.get_path() or "").rsplit(":", 1)[0]))[0]
+        self._play_tags = sorted(str(tag) for tag in (play.tags or []))
+        self._write({"event": "play", "play": self._play, "play_file": self._play_file, "tags": self._play_tags,
+                     "time": time.time()})
 
     def v2_playbook_on_task_start(self, task: Any, is_conditional: bool) -> None:
         self._task_start[task._uuid] = time.time()
@@ -73,7 +78,7 @@ class CallbackModule(CallbackBase):
                 probe_s += float(item.get("probe_s") or 0.0)
         role = getattr(task, "_role", None)
         self._write({
-            "event": "task", "play": self._play, "play_tags": self._play_tags,
+            "event": "task", "play": self._play, "play_file": self._play_file, "play_tags": self._play_tags,
             "role": role.get_name() if role is not None else "",
             "task": task.get_name().strip(), "path": task.get_path() or "", "action": task.action,
             "host": result._host.get_name(), "start": started, "end": time.time(), "status": status,

@@ -95,6 +95,85 @@ def vnflab_network_vars(server_names: Sequence[str], hostvars: Mapping[str, Any]
     return rows
 
 
+def vnflab_lab_networks(server_names: Sequence[str], hostvars: Mapping[str, Any], direct_cidr: str,
+                        docker_defaults: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every network the run will configure, as {host, variable, value, address}: the direct link, each measured
+    server's path and instance networks, the Docker engine's bridge (an address: host bits allowed) and address
+    pools on a Docker server, and an emulated server's management network (of its address)."""
+    rows = [{"host": "localhost", "variable": "vnflab_direct_cidr", "value": direct_cidr, "address": False}]
+    for row in vnflab_network_vars(server_names, hostvars):
+        rows.append({**row, "address": False})
+    for name in server_names:
+        server = hostvars[name]
+        if server.get("vnflab_platform") == "docker":
+            bip = server.get("platform_docker_bip", docker_defaults.get("platform_docker_bip"))
+            rows.append({"host": name, "variable": "platform_docker_bip", "value": bip, "address": True})
+            pools = server.get("platform_docker_address_pools", docker_defaults.get("platform_docker_address_pools"))
+            for index, pool in enumerate(pools or []):
+                base = pool.get("base") if isinstance(pool, Mapping) else None
+                rows.append({"host": name, "variable": f"platform_docker_address_pools[{index}].base", "value": base,
+                             "address": False})
+        emulated = server.get("vnflab_emulated_server")
+        if isinstance(emulated, Mapping) and emulated.get("address"):
+            rows.append({"host": name, "variable": "vnflab_emulated_server.address (management network)",
+                         "value": emulated["address"], "address": True})
+    return rows
+
+
+def vnflab_network_problems(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What is wrong with the run's networks: a value that is no IPv4 network, host bits set in a network, and
+    every pair that overlaps (a duplicate is an overlap), each naming the host and variable."""
+    problems = []
+    parsed: list[tuple[str, ipaddress.IPv4Network]] = []
+    for row in rows:
+        name = f"{row['host']}: {row['variable']} = {row['value']}"
+        try:
+            if row.get("address"):
+                net = ipaddress.ip_interface(str(row["value"])).network
+            else:
+                net = ipaddress.ip_network(str(row["value"]), strict=False)
+        except ValueError:
+            problems.append(f"{name} is not an IPv4 network in CIDR form")
+            continue
+        if net.version != 4:
+            problems.append(f"{name} is not an IPv4 network")
+            continue
+        if not row.get("address") and str(net) != str(row["value"]).strip():
+            problems.append(f"{name} has host bits set (the network is {net}); write the network address")
+        parsed.append((name, net))
+    for index, (name, net) in enumerate(parsed):
+        for other_name, other in parsed[index + 1:]:
+            if net == other:
+                problems.append(f"{name} is the same network as {other_name}")
+            elif net.overlaps(other):
+                problems.append(f"{name} overlaps {other_name}: the lab's routes would send one's traffic "
+                                "through the other")
+    return problems
+
+
+def vnflab_list_problems(value: Any, variable: str, lowest: int, highest: int) -> list[str]:
+    """What is wrong with a sweep list (sizes, counts): not a list, empty, not whole numbers, out of range,
+    repeated. Each message names the variable."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        return [f"{variable} must be a list, got {value!r}"]
+    if not value:
+        return [f"{variable} is empty: a run needs at least one point (to skip the metric, leave out its tag)"]
+    problems = []
+    numbers = []
+    for item in value:
+        if isinstance(item, bool) or not (isinstance(item, int) or (isinstance(item, str) and item.strip().isdigit())):
+            problems.append(f"{variable}: {item!r} is not a whole number")
+            continue
+        number = int(item)
+        if not lowest <= number <= highest:
+            problems.append(f"{variable}: every value must be between {lowest} and {highest}, got {number}")
+        numbers.append(number)
+    repeated = sorted({n for n in numbers if numbers.count(n) > 1})
+    if repeated:
+        problems.append(f"{variable}: {repeated} appear more than once (each point is measured once per run)")
+    return problems
+
+
 def vnflab_in_lab_range(cidr_or_address: str) -> bool:
     try:
         net = ipaddress.ip_network(str(cidr_or_address), strict=False)
@@ -147,6 +226,9 @@ class FilterModule:
             "vnflab_measured_servers": vnflab_measured_servers,
             "vnflab_in_lab_range": vnflab_in_lab_range,
             "vnflab_network_vars": vnflab_network_vars,
+            "vnflab_lab_networks": vnflab_lab_networks,
+            "vnflab_network_problems": vnflab_network_problems,
+            "vnflab_list_problems": vnflab_list_problems,
             "vnflab_ifname": vnflab_ifname,
             "vnflab_mac": vnflab_mac,
             "vnflab_netmask": vnflab_netmask,

@@ -53,7 +53,8 @@ options:
     type: int
   repeat:
     description:
-      - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence)),
+      - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence),
+        C(time_budget_s)),
         applied to the time for all instances. Ignored without the action plugin.
     type: dict
   journal:
@@ -198,7 +199,7 @@ def run(module: AnsibleModule) -> dict:
             [inst.address for inst in instances],
             deadline_s=driver.boot_timeout_s(len(instances), params["timeout_s"]),
             poll_interval_s=driver.poll_interval_ms(params["poll_interval_ms"]) / 1000.0, max_pps=params["max_pps"],
-            give_up=failed_instances(driver, instances))
+            give_up=failed_instances(driver, instances), ready=driver.ready_to_poll(instances))
         driver.wait_started(pool)
         mark_given_up(instances, probe.given_up)
     finally:

@@ -189,7 +189,7 @@ def run(module: AnsibleModule) -> dict:
         probe = wait_first_replies(
             [inst.address for inst in instances], deadline_s=driver.boot_timeout_s(len(instances), params["timeout_s"]),
             poll_interval_s=max(0.01, driver.poll_interval_ms() / 1000.0), max_pps=5000,
-            give_up=failed_instances(driver, instances))
+            give_up=failed_instances(driver, instances), ready=driver.ready_to_poll(instances))
         driver.wait_started(pool)
         mark_given_up(instances, probe.given_up)
         start_error = StartError.of(instances)

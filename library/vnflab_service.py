@@ -98,6 +98,36 @@ def alive(pid: int | None) -> bool:
     return stat[stat.rfind(b")") + 2:][:1] not in (b"Z", b"X", b"")
 
 
+def process_start(pid: int) -> float | None:
+    """When a process started (seconds since the epoch), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        with open("/proc/stat", encoding="ascii") as handle:
+            boot = next(float(line.split()[1]) for line in handle if line.startswith("btime "))
+    except (OSError, StopIteration):
+        return None
+    ticks = int(stat[stat.rfind(b")") + 2:].split()[19])
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def supervises(pid: int | None, pidfile: str, supervisor: str) -> bool:
+    """Whether the live process the pid file names is the supervisor that wrote it: its command line runs the
+    supervisor with this pid file, and it started before the file was written (a process that started later
+    got a recycled PID). A stale pid file must never get another process killed."""
+    if not alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = [part.decode(errors="replace") for part in handle.read().split(b"\0") if part]
+        written = os.stat(pidfile).st_mtime
+    except OSError:
+        return False
+    started = process_start(pid)  # type: ignore[arg-type]
+    runs_supervisor = any(os.path.basename(arg) == os.path.basename(supervisor) for arg in argv)
+    return runs_supervisor and pidfile in argv and started is not None and started <= written + 1.0
+
+
 def wait_gone(pid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -125,7 +155,13 @@ def main() -> None:
     pidfile = os.path.join(params["run_dir"], f"{params['name']}.pid")
     logfile = os.path.join(params["log_dir"], f"{params['name']}.log")
     pid = read_pid(pidfile)
-    running = alive(pid)
+    running = supervises(pid, pidfile, params["supervisor"])
+    stale = bool(pid and not running and alive(pid))
+    if stale:
+        module.warn(f"{pidfile} names PID {pid}, which is not its supervisor (another command, or started after "
+                    "the file was written): the file is stale, and that process is left alone")
+        if not module.check_mode:
+            os.unlink(pidfile)
     if params["state"] == "started":
         if running:
             module.exit_json(changed=False, pid=pid, pidfile=pidfile)
@@ -141,7 +177,7 @@ def main() -> None:
             module.fail_json(msg=f"service {params['name']} did not start (rc={rc}): {err or out}", pidfile=pidfile)
         module.exit_json(changed=True, pid=new_pid, pidfile=pidfile)
     if not running:
-        module.exit_json(changed=False, pid=None, pidfile=pidfile)
+        module.exit_json(changed=stale, pid=None, pidfile=pidfile)
     if not module.check_mode:
         os.kill(pid, signal.SIGTERM)
         if not wait_gone(pid, params["stop_timeout_s"]):

@@ -7,6 +7,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+# The run lock, held for every playbook of the benchmark, as scripts/lab.sh does.
+run_lock_name=bench-concurrency
+# shellcheck source=scripts/run-lock.sh
+source scripts/run-lock.sh
 bash scripts/install.sh >/dev/null
 mkdir -p bench
 status=0

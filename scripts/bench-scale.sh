@@ -13,6 +13,10 @@ cd "$here"
 platform=${1:?usage: scripts/bench-scale.sh PLATFORM [N ...]}
 shift
 case "$platform" in docker|kvm|xen|native) ;; *) echo "unknown platform '$platform'" >&2; exit 2 ;; esac
+# The run lock, held for every playbook of the benchmark, as scripts/lab.sh does.
+run_lock_name=bench-scale
+# shellcheck source=scripts/run-lock.sh
+source scripts/run-lock.sh
 bash scripts/install.sh >/dev/null
 # shellcheck disable=SC1091
 source .venv/bin/activate
@@ -24,7 +28,7 @@ mkdir -p bench
 timing="bench/scale-$platform-$stamp.timing.jsonl"
 before=$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)  # no results folder yet: ls fails, pipefail
 status=0
-VNFLAB_TIMING_FILE="$timing" ANSIBLE_CALLBACKS_ENABLED=vnflab_timing \
+VNFLAB_TIMING_FILE="$timing" \
   ansible-playbook site.yml --tags boot,memory -e vnflab_profile=quick \
   -e "{\"vnflab_platforms\": [\"$platform\"], \"vnflab_boot_counts\": $json_counts, \"vnflab_memory_counts\": $json_counts,
        \"vnflab_max_instances\": 1024, \"vnflab_results_dir\": \"$results\"}" || status=$?

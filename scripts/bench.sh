@@ -22,7 +22,7 @@ mkdir -p "$out_dir"
 timing="$out_dir/$stamp.timing.jsonl"
 before=$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)  # no results folder yet: ls fails, pipefail
 status=0
-VNFLAB_TIMING_FILE="$timing" ANSIBLE_CALLBACKS_ENABLED=vnflab_timing \
+VNFLAB_TIMING_FILE="$timing" \
   bash scripts/lab.sh -e "vnflab_profile=$profile" -e "vnflab_results_dir=$results" "$@" || status=$?
 run=
 if [ "$(ls -1d "$results"/*/ 2>/dev/null | wc -l || true)" -gt "$before" ]; then

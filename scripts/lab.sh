@@ -6,6 +6,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
+# The run lock, held on descriptor 9 from before the install until the teardown has ended.
+# shellcheck source=scripts/run-lock.sh
+source scripts/run-lock.sh
 bash scripts/install.sh
 # shellcheck disable=SC1091
 source .venv/bin/activate

@@ -8,9 +8,10 @@ A batch in which the platform failed to start an instance (the module says ``sta
 in ``failures.jsonl`` and measured again, up to ``repeat.max_failed_batches`` times per point (default
 2); one more failure fails the task. Any other failure fails it at once.
 
-A subclass may judge the task's very first batch (``path_down``): when it shows that nothing can be measured
-(no reply at all through a proxy whose server failed earlier in the run), the task fails at once, with
-that batch journaled, instead of running every point to its cap.
+A subclass judges every batch (``judge_batch``; by default the task's very first batch through ``path_down``):
+when it shows that nothing can be measured (no reply at all through a proxy whose server failed earlier in the
+run, or that died during it) or that the point lost more than its threshold, the task fails at once, with that
+batch journaled, instead of running every point to its cap.
 
 A module that starts instances (``STOPS_LEFTOVERS``) is run once more with ``state: absent`` after a batch that
 failed without a failed start (the module may have died before its own stop ran: it did, in a nested Xen
@@ -24,6 +25,7 @@ A module that returns ``probe`` (how its prober ran and ended) has it journaled 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
-from vnflab.records import WATCHED_QUANTITY, PointKey, watched_values
+from vnflab.records import PointKey, watched_quantity, watched_values
 from vnflab.stopping import StoppingRule
 
 RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
@@ -45,7 +47,8 @@ def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
         return StoppingRule(
             min_samples=int(repeat["min_samples"]), max_samples=int(repeat["max_samples"]),
             rel_half_width=float(repeat.get("rel_half_width", 0.05)),
-            confidence=float(repeat.get("confidence", 0.95)))
+            confidence=float(repeat.get("confidence", 0.95)),
+            time_budget_s=float(repeat["time_budget_s"]) if repeat.get("time_budget_s") is not None else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleActionFail(f"repeat: {exc}") from exc
 
@@ -110,6 +113,12 @@ class MeasureAction(ActionBase):
         """Why nothing can be measured, judged from the task's first batch (its watched values), or None."""
         return None
 
+    def judge_batch(self, point_values: Sequence[float | None], batch_values: Sequence[float | None],
+                    repeat: Mapping[str, Any], point: str, first_of_task: bool) -> str | None:
+        """Why the task must stop after this batch (journaled already), or None. ``point_values`` holds every
+        watched value of the point so far, this batch's included; ``point`` names it ("x=64 B")."""
+        return self.path_down(batch_values) if first_of_task else None
+
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
@@ -138,8 +147,10 @@ class MeasureAction(ActionBase):
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
         for x, x_unit, point_args in self.points(args):
             values: list[float | None] = []
+            quantity = ""
             batch = 0
             failed_batches = 0
+            started = time.monotonic()  # the point's time budget counts failed batches too
             while True:
                 outcome = self._execute_module(module_name=module,
                                                module_args=self.batch_args(point_args, repeat or {}),
@@ -168,18 +179,20 @@ class MeasureAction(ActionBase):
                 if isinstance(outcome.get("probe"), Mapping):
                     batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
                 batch_values = watched_values(self.METRIC, outcome)
+                quantity = watched_quantity(self.METRIC, outcome)
                 values.extend(batch_values)
-                down = self.path_down(batch_values) if not summaries and batch == 0 else None
+                down = self.judge_batch(values, batch_values, repeat or {}, f"x={x} {x_unit}",
+                                        not summaries and batch == 0)
                 if down:
                     return {**result, "failed": True, "msg": down, "points": summaries,
                             "samples_written": written, "failed_batches": failed_batches}
-                decision = rule.decide(values)
                 batch += 1
+                decision = rule.decide(values, elapsed_s=round(time.monotonic() - started, 3), batches=batch)
                 if decision.done:
                     break
             summaries.append(points_journal.append_point(
                 {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
-                 "quantity": WATCHED_QUANTITY[self.METRIC], "x": x, "x_unit": x_unit, "mode": key.mode,
+                 "quantity": quantity, "x": x, "x_unit": x_unit, "mode": key.mode,
                  "host": key.host, "failed_batches": failed_batches}, rule, decision, batches=batch))
         result.update(changed=False, points=summaries, samples_written=written)
         return result

@@ -25,8 +25,6 @@ BUILD_PHASES: Sequence[tuple[str, str]] = (
     (r"roles/platform_(kvm|xen)/tasks/(linux-pv|microvm)\.yml", "build: Linux guest images"),
 )
 MEASURE_STAGES = ("boot", "response", "memory")
-# The stage is the first tag of the play (playbooks/*.yml): validate plays are tagged "always".
-STAGE_NAMES = {"always": "validate"}
 PER_HOST_STAGES = ("provision", "proxy", *MEASURE_STAGES)
 
 
@@ -53,9 +51,9 @@ def read_timing(path: Path) -> list[dict[str, Any]]:
 
 
 def stage_of(record: Mapping[str, Any]) -> str:
-    tags = record.get("play_tags") or []
-    first = str(tags[0]) if tags else "untagged"
-    return STAGE_NAMES.get(first, first)
+    """The stage of a task: the playbook its play comes from (playbooks/boot.yml -> boot; site.yml imports one per
+    stage). Plays defined elsewhere count under their file's name."""
+    return str(record.get("play_file") or "unknown")
 
 
 def phase_of(record: Mapping[str, Any]) -> str:
@@ -116,7 +114,8 @@ def point_times(points: Iterable[Mapping[str, Any]], tasks: Sequence[TaskTime]) 
 def summarize(records: Sequence[Mapping[str, Any]], points: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     tasks = task_times(records)
     if not tasks:
-        raise ValueError("no task records: was the vnflab_timing callback enabled (ANSIBLE_CALLBACKS_ENABLED)?")
+        raise ValueError("no task records: did the run have VNFLAB_TIMING_FILE set "
+                         "(the vnflab_timing callback, ansible.cfg)?")
     stamps = [float(r["time"]) for r in records if r.get("event") in ("playbook", "play", "end") and "time" in r]
     begin = min([t.start for t in tasks] + stamps)
     end = max([t.end for t in tasks] + stamps)

@@ -67,7 +67,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     run_a = load_run(Path(args.run_a))
     run_b = load_run(Path(args.run_b))
-    options = CompareOptions(alpha=args.alpha, min_change_pct=args.min_change)
+    options = CompareOptions(alpha=args.alpha, min_change_pct=args.min_change, correction=args.correction,
+                             cannot_tell_pct=args.cannot_tell)
     table = compare_runs(run_a.samples, run_b.samples, options)
     markdown = compare_markdown(table, run_a.run_id, run_b.run_id, options)
     if args.out:
@@ -154,12 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--paper", metavar="FILE", help="paper figures JSON (format of data/paper.json)")
     report.set_defaults(handler=_report)
 
-    compare = commands.add_parser("compare", help="compare two runs point by point (Mann-Whitney U, Holm)")
+    compare = commands.add_parser(
+        "compare", help="compare two runs point by point (Mann-Whitney U, exact for small n; Holm or BH)")
     compare.add_argument("run_a", metavar="RUN_A")
     compare.add_argument("run_b", metavar="RUN_B")
     compare.add_argument("--csv", action="store_true", help="CSV instead of Markdown on stdout")
     compare.add_argument("--out", metavar="DIR", help="also write compare.{csv,md,tex} into DIR")
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the Holm-adjusted p")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the adjusted p")
+    compare.add_argument("--correction", choices=["holm", "bh"], default="holm",
+                         help="holm: Holm within each platform and metric (default); bh: Benjamini-Hochberg FDR "
+                              "over all rows of the run")
+    compare.add_argument("--cannot-tell", type=float, default=20.0, metavar="PCT",
+                         help="a point not flagged whose minimum detectable change exceeds PCT %% reads "
+                              "'cannot tell at this n' (default: 20)")
     compare.add_argument("--min-change", type=float, default=0.0, metavar="PCT",
                          help="smallest change of the median, in %%, that counts as a regression or improvement")
     compare.add_argument("--fail-on-regression", action="store_true", help="exit 3 when a point regressed")

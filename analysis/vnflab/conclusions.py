@@ -25,7 +25,7 @@ import pandas as pd
 
 from vnflab.bootstrap import statistic_ci
 from vnflab.markdown import fmt_num, fmt_p
-from vnflab.panels import PANELS, Panel
+from vnflab.panels import PANELS, Panel, panel_quantity
 from vnflab.paper import PaperData, RowMatch, match_rows
 from vnflab.significance import mann_whitney
 
@@ -102,7 +102,7 @@ def _sig(p: float) -> str:
 
 def _panel_rows(samples: pd.DataFrame, panel: Panel) -> pd.DataFrame:
     frame = _ok(samples)
-    return frame[(frame["metric"] == panel.metric) & (frame["quantity"] == panel.quantity)]
+    return frame[(frame["metric"] == panel.metric) & (frame["quantity"] == panel_quantity(frame, panel))]
 
 
 def _x_text(panel: Panel, x: int) -> str:
@@ -147,7 +147,7 @@ def pairwise_statements(samples: pd.DataFrame) -> pd.DataFrame:
                         f"{f' [{mode}]' if mode else ''}: 95% CI [{fmt_num(ci[0], 3)}, {fmt_num(ci[1], 3)}], "
                         f"{_sig(chosen.p_value)}, Cliff's delta {fmt_num(chosen.cliffs_delta, 2)}")
                 out.append({
-                    "metric": panel.metric, "quantity": panel.quantity, "mode": mode, "x": chosen.x,
+                    "metric": panel.metric, "quantity": panel_quantity(rows, panel), "mode": mode, "x": chosen.x,
                     "subject": subject[0], "reference": reference[0],
                     "measure": "times lower" if panel.metric == "response" else "percent lower",
                     "value": value, "ci_low": ci[0], "ci_high": ci[1], "p_value": chosen.p_value,

@@ -1,4 +1,8 @@
-"""Load a run directory into a tidy DataFrame (one row per sample, design.md columns)."""
+"""Load a run directory into a tidy DataFrame (one row per sample, design.md columns).
+
+The memory quantities derived per batch (:mod:`vnflab.memory`: ``exact_used_mb`` and the sums it is
+made of) are added as rows of their own; ``samples.jsonl`` itself is never changed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from vnflab.journal import read_jsonl
+from vnflab.memory import derived_memory_records
 from vnflab.rundir import RunPaths
 from vnflab.schema import SAMPLE_FIELDS, validate_sample
 
@@ -95,7 +100,7 @@ def load_run(run_dir: Path) -> Run:
     torn[paths.samples.name] = contents.torn_lines
     records, sample_notes = _normalise(contents.records, paths.samples)
     notes.extend(sample_notes)
-    samples = samples_frame(records)
+    samples = samples_frame(records + derived_memory_records(records))
 
     if paths.points.is_file():
         points_contents = read_jsonl(paths.points)

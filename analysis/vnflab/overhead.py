@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats as _scipy_stats
 
 from vnflab.bootstrap import statistic_ci
-from vnflab.panels import PANELS, Panel
+from vnflab.panels import PANELS, Panel, panel_quantity
 from vnflab.schema import parse_label
 
 DEFAULT_BASELINE = "native"
@@ -114,17 +114,18 @@ def versus_baseline(samples: pd.DataFrame,
         notes.append(f"several `{baseline}` platforms ({', '.join(bases)}); `{base}` is the baseline")
     rows: list[dict[str, object]] = []
     for panel in PANELS:
-        quantity_rows = frame[(frame["metric"] == panel.metric) & (frame["quantity"] == panel.quantity)]
+        quantity = panel_quantity(frame, panel)
+        quantity_rows = frame[(frame["metric"] == panel.metric) & (frame["quantity"] == quantity)]
         reference = quantity_rows[quantity_rows["platform"] == base]
         for (platform, mode, x), mine in quantity_rows.groupby(["platform", "mode", "x"], sort=True):
             if platform == base:
                 continue
             ref = reference[(reference["mode"] == mode) & (reference["x"] == x)]
             if ref.empty:
-                notes.append(f"{panel.metric}/{panel.quantity} x={x}{f' [{mode}]' if mode else ''}: "
+                notes.append(f"{panel.metric}/{quantity} x={x}{f' [{mode}]' if mode else ''}: "
                              f"`{base}` has no samples; {platform} not compared there")
                 continue
-            rows.append(_row(panel, panel.quantity, str(mode), int(x), mine, base, ref))
+            rows.append(_row(panel, quantity, str(mode), int(x), mine, base, ref))
     return _frame(rows), bases, notes
 
 

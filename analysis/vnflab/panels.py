@@ -23,6 +23,10 @@ class Panel:
     x_label: str
     y_label: str
     x_unit: str
+    #: A series (platform) without the main quantity is drawn from this one instead, its legend saying so.
+    fallback_quantity: str | None = None
+    #: Drawn dotted beside each series: a secondary view of the same metric (the whole-server memory).
+    secondary_quantity: str | None = None
 
 
 PANELS: tuple[Panel, ...] = (
@@ -51,21 +55,37 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         key="c",
         slug="fig2c_memory",
-        title="(c) VNF-server memory used",
+        title="(c) Memory used by the VNF instances",
         metric="memory",
-        quantity="server_used_mb",
+        quantity="exact_used_mb",
         floor_quantity=None,
         x_label="Instances running",
-        y_label="Server memory used (MB = 2^20 B)",
+        y_label="Memory used (MB = 2^20 B)",
         x_unit="instances",
+        fallback_quantity="server_used_mb",
+        secondary_quantity="server_used_mb",
     ),
 )
 
 
 def panel_rows(summary: pd.DataFrame, panel: Panel, quantity: str | None = None) -> pd.DataFrame:
-    """Summary rows of ``panel`` for ``quantity`` (default: the panel's main quantity)."""
-    wanted = quantity or panel.quantity
-    return summary[(summary["metric"] == panel.metric) & (summary["quantity"] == wanted)]
+    """Rows of ``panel`` for ``quantity``; by default its main quantity, per series (platform and label)
+    the fallback quantity where the series has none of the main one."""
+    if quantity is not None:
+        return summary[(summary["metric"] == panel.metric) & (summary["quantity"] == quantity)]
+    rows = summary[(summary["metric"] == panel.metric) & (summary["quantity"] == panel.quantity)]
+    if panel.fallback_quantity is None:
+        return rows
+    fallback = summary[(summary["metric"] == panel.metric) & (summary["quantity"] == panel.fallback_quantity)]
+    have = set(zip(rows["platform"], rows["label"], strict=True))
+    missing = [(p, lab) not in have for p, lab in zip(fallback["platform"], fallback["label"], strict=True)]
+    return pd.concat([rows, fallback[missing]]) if any(missing) else rows
+
+
+def panel_quantity(frame: pd.DataFrame, panel: Panel) -> str:
+    """The quantity that compares platforms in ``panel``: the main one, or the fallback in a run without it."""
+    present = frame[(frame["metric"] == panel.metric) & (frame["quantity"] == panel.quantity)]
+    return panel.quantity if not present.empty or panel.fallback_quantity is None else panel.fallback_quantity
 
 
 def series_keys(rows: pd.DataFrame) -> list[SeriesKey]:
@@ -93,3 +113,15 @@ def legend_names(keys: list[SeriesKey]) -> dict[SeriesKey, str]:
     """Legend entries: the full platform label, plus the probe mode when a panel mixes modes."""
     modes = {k[2] for k in keys}
     return {k: k[1] + (f" [{k[2]}]" if len(modes) > 1 and k[2] else "") for k in keys}
+
+
+def secondary_rows(summary: pd.DataFrame, panel: Panel) -> pd.DataFrame:
+    """Rows of the panel's secondary quantity, for the series whose main line is not already that quantity."""
+    if panel.secondary_quantity is None:
+        return summary.iloc[0:0]
+    main = panel_rows(summary, panel)
+    drawn_as_main = set(zip(main.loc[main["quantity"] == panel.secondary_quantity, "platform"],
+                            main.loc[main["quantity"] == panel.secondary_quantity, "label"], strict=True))
+    rows = panel_rows(summary, panel, panel.secondary_quantity)
+    keep = [(p, lab) not in drawn_as_main for p, lab in zip(rows["platform"], rows["label"], strict=True)]
+    return rows[keep]

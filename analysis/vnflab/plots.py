@@ -3,9 +3,11 @@
 Each panel: one line per platform label, mean with its Student-t 95% CI as a shaded band, log2 x
 axis ticked at the measured x, log y axis when the means span more than :data:`LOG_Y_SPAN` (so a
 microVM and a container fit one panel); panel (b) adds each platform's direct floor
-(``rtt_direct_us``) dashed. PNG (for the report), SVG and PDF (for papers) are written with fixed
-metadata (no dates, fixed Creator/Producer, fixed SVG id salt) so that regenerating from the same
-data gives identical files with the same matplotlib and fonts.
+(``rtt_direct_us``) dashed; panel (c) draws the exact memory of the instances (``exact_used_mb``,
+:mod:`vnflab.memory`) and the whole server's MemAvailable delta dotted beside it. PNG (for the
+report), SVG and PDF (for papers) are written with fixed metadata (no dates, fixed Creator/Producer,
+fixed SVG id salt) so that regenerating from the same data gives identical files with the same
+matplotlib and fonts.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from vnflab.panels import PANELS, Panel, SeriesKey, legend_names, panel_rows, series_keys
+from vnflab.memory import SOURCES, exact_source
+from vnflab.panels import PANELS, Panel, SeriesKey, legend_names, panel_rows, secondary_rows, series_keys
 
 _RC: dict[Any, Any] = {"svg.hashsalt": "vnflab", "svg.fonttype": "path", "path.simplify": True}
 _METADATA: dict[str, dict[str, str | None]] = {
@@ -54,6 +57,12 @@ def _draw(ax: Axes, summary: pd.DataFrame, panel: Panel) -> None:
     all_keys = sorted(set(keys) | set(series_keys(floor_rows)))
     colours = dict(zip(all_keys, sns.color_palette("colorblind", len(all_keys)), strict=True))
     names = legend_names(all_keys)
+    if panel.fallback_quantity:  # say which quantity each line is (the exact one, or the fallback)
+        for key in keys:
+            quantity = "|".join(sorted(set(_series(rows, key)["quantity"])))
+            source = (exact_source(summary, key[0], key[1]).split(" (")[0] if quantity == panel.quantity
+                      else SOURCES.get(quantity, quantity))
+            names[key] = f"{names[key]}: {source}"
 
     row_keys = zip(rows["platform"], rows["label"], rows["mode"], strict=True)
     frame = rows.assign(series=[names[(p, lab, m)] for p, lab, m in row_keys])
@@ -70,6 +79,13 @@ def _draw(ax: Axes, summary: pd.DataFrame, panel: Panel) -> None:
         mine = _series(floor_rows, key)
         ax.plot(mine["x"], mine["mean"], linestyle="--", color=colours[key], lw=1,
                 label=f"{key[0]}: direct, no VNF ({panel.floor_quantity})")
+    beside = secondary_rows(summary, panel)
+    for key in series_keys(beside):
+        if key not in colours:
+            continue
+        mine = _series(beside, key)
+        ax.plot(mine["x"], mine["mean"], linestyle=":", color=colours[key], lw=1,
+                label=f"{key[0]}: whole server ({panel.secondary_quantity})")
 
     xs = sorted({int(x) for x in pd.concat([rows["x"], floor_rows["x"]])})
     ax.set_xscale("log", base=2)
@@ -78,7 +94,7 @@ def _draw(ax: Axes, summary: pd.DataFrame, panel: Panel) -> None:
     ax.set_xlabel(panel.x_label)
     ax.set_ylabel(panel.y_label)
     ax.set_title(panel.title)
-    means = pd.concat([rows["mean"], floor_rows["mean"]]).dropna()
+    means = pd.concat([rows["mean"], floor_rows["mean"], beside["mean"]]).dropna()
     apply_y_scale(ax, means)
     legend = ax.get_legend()
     if legend is not None:

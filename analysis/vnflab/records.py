@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vnflab.journal import utc_timestamp
+from vnflab.memory import result_memory
 
 
 @dataclass(frozen=True)
@@ -125,12 +126,21 @@ def migration_records(key: PointKey, result: Mapping[str, Any], repetition: int)
     return records
 
 
+def watched_quantity(metric: str, result: Mapping[str, Any]) -> str:
+    """The quantity the stopping rule watches: for memory the exact one where the platform reports it
+    (``exact_used_mb``, :mod:`vnflab.memory`), else the server's MemAvailable delta."""
+    if metric == "memory" and "exact_used_mb" in result_memory(result):
+        return "exact_used_mb"
+    return WATCHED_QUANTITY[metric]
+
+
 def watched_values(metric: str, result: Mapping[str, Any]) -> Sequence[float | None]:
     """Values of one module run that the stopping rule accumulates for the point."""
     if metric == "boot":
         return [result.get("all_ms")]
     if metric == "memory":
-        return [result.get("server_used_mb")]
+        derived = result_memory(result)
+        return [derived["exact_used_mb"] if "exact_used_mb" in derived else result.get("server_used_mb")]
     if metric == "migration":
         return [result.get("stream", {}).get("downtime_ms")]
     if metric == "response":
@@ -139,5 +149,6 @@ def watched_values(metric: str, result: Mapping[str, Any]) -> Sequence[float | N
     raise ValueError(f"unknown metric {metric!r}")
 
 
+#: The watched quantity by metric (memory: where the platform reports no per-instance figure).
 WATCHED_QUANTITY = {"boot": "all_ms", "memory": "server_used_mb", "response": "rtt_proxy_us",
                     "migration": "downtime_ms"}

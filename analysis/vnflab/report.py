@@ -32,6 +32,7 @@ from vnflab.sections import (
     outliers_section,
     overhead_section,
     requirements_section,
+    sensitivity_section,
     summary_section,
 )
 from vnflab.tablefiles import write_table_files
@@ -68,6 +69,12 @@ METRIC_DEFINITIONS = """\
   `instance_pss_mb` = PSS (smaps_rollup) of an instance's processes; `instance_cgroup_mb` = the memory charged
   to the instance's own cgroup (only where the platform gives each instance one); `instance_hypervisor_mb` = the
   hypervisor's own figure for the instance (e.g. `xl list`), where the platform gives one.
+  Fig. 2(c) draws, per batch, the quantity the platform measures exactly, `exact_used_mb`: Xen = the sum of
+  `instance_hypervisor_mb` (xl's memory of each domain) plus `server_used_mb` (dom0's own delta, the backends
+  and toolstack a domain costs); Docker, QEMU and others = the sum of `instance_pss_mb` over the N instances
+  (`instances_cgroup_mb`, the sum of the cgroup charges, beside it for Docker). A batch in which an instance
+  lacks its figure is a lost value. `server_used_mb` stays beside it (dotted), the whole-server view with its
+  noise; a platform without any per-instance figure is drawn from `server_used_mb`, and the table says so.
 - **VNF migration** (`metric=migration`, x = 1 VNF, the path's proxy; beyond the paper, tag `migration`).
   Host A sends one echo request every `interval_ms` (1 ms) through the proxy for `duration_s`, a fixed and
   bounded rate whatever the replies; `lead_in_s` into it, the VNF server runs the platform driver's `migrate`
@@ -84,8 +91,11 @@ METRIC_DEFINITIONS = """\
   fixed seed (identical on every rebuild); percentiles interpolate linearly between order statistics.
   Outliers (outside Tukey's fences, 1.5 IQR) are counted in `n_outliers` and listed, never dropped.
   Points repeat until the stopping rule of docs/design.md holds (`converged`) or the sample cap is
-  reached (`cap`). Platforms, and runs, are compared with the two-sided Mann-Whitney U test on the raw
-  samples (no normality assumed), with Cliff's delta as effect size.
+  reached (`cap`), or the point's time budget ran out (`budget`). Platforms, and runs, are compared with
+  the two-sided Mann-Whitney U test on the raw samples (no normality assumed; exact permutation test for
+  small samples), with Cliff's delta as effect size; `vnflab compare` adjusts p with Holm's method within
+  each platform and metric (or Benjamini-Hochberg over the run) and states each point's minimum
+  detectable change (section "What a comparison can tell"; docs/statistics.md).
 """
 
 _MAX_VALUE_CHARS = 160
@@ -223,17 +233,69 @@ def _stopping_section(run: Run) -> list[str]:
     points = run.points
     if points.empty or "reason" not in points.columns:
         return lines + ["No `points.jsonl`: why each point stopped was not journaled.", ""]
-    capped = points[points["reason"] == "cap"]
-    lines.append(f"{len(points)} points journaled; {len(capped)} stopped at the sample cap without converging.")
+    capped = points[points["reason"] != "converged"]
+    lines.append(f"{len(points)} points journaled; {len(capped)} stopped without converging "
+                 "(at the sample cap, or at the time budget where the profile set one).")
     lines.append("")
+    lines += _batches_needed(points)
     if not capped.empty:
-        wanted = [c for c in ("platform", "metric", "quantity", "mode", "x", "n", "n_lost", "mean", "half_width",
-                              "rel_half_width", "rule_rel_half_width") if c in capped.columns]
+        wanted = [c for c in ("platform", "metric", "quantity", "mode", "x", "reason", "n", "n_lost", "mean",
+                              "half_width", "rel_half_width", "rule_rel_half_width", "needed", "elapsed_s")
+                  if c in capped.columns]
         wanted = [c for c in wanted if capped[c].notna().any()]
         ordered = capped[wanted].sort_values([c for c in ("platform", "metric", "quantity", "x") if c in wanted])
-        lines += ["Points that hit the cap (their CI is wider than the rule asked for):", "",
+        lines += ["Points that did not converge (their CI is wider than the rule asked for):", "",
                   markdown_table(ordered.reset_index(drop=True))]
     return lines
+
+
+def _needed(points: pd.DataFrame) -> pd.Series:
+    """Values each point's CI needed: as journaled, or (older runs) from its mean, half-width and rule."""
+    from vnflab.stopping import samples_needed, t_half_width
+
+    journaled = points["needed"] if "needed" in points.columns else pd.Series([None] * len(points), index=points.index)
+    out = []
+    for (_, row), value in zip(points.iterrows(), journaled, strict=True):
+        if pd.notna(value):
+            out.append(int(value))
+            continue
+        try:
+            n_ok, mean, half = int(row["n_ok"]), float(row["mean"]), float(row["half_width"])
+            rel, confidence = float(row["rule_rel_half_width"]), float(row["rule_confidence"])
+        except (KeyError, TypeError, ValueError):
+            out.append(None)
+            continue
+        unit_half = t_half_width(1.0, n_ok, confidence)  # half-width per unit of standard deviation
+        stdev = half / unit_half if unit_half and pd.notna(unit_half) else float("nan")
+        out.append(samples_needed(stdev, mean, rel, confidence))
+    return pd.Series(out, index=points.index, dtype="object")
+
+
+def _batches_needed(points: pd.DataFrame) -> list[str]:
+    """Per platform and metric: how many batches each point needed and how it stopped."""
+    if "batches" not in points.columns:
+        return []
+    lines = ["Batches each point took, per platform and metric (x: batches; a point that did not converge says "
+             "why, `cap` or `budget`, and how many values its 95% CI would have needed at the variance it saw):",
+             ""]
+    needed = _needed(points)
+    rows = []
+    for (platform, metric), group in points.assign(_needed=needed).sort_values(["platform", "metric", "x"]).groupby(
+            ["platform", "metric"], sort=True):
+        cells = [f"{int(x)}: {int(b) if pd.notna(b) else '?'}"
+                 + ("" if reason == "converged" else f" {reason}" + (f", needs {int(n)}" if pd.notna(n) else ""))
+                 for x, b, reason, n in zip(group["x"], group["batches"], group["reason"], group["_needed"],
+                                            strict=True)]
+        cap = ""
+        if "rule_max_samples" in group.columns and group["rule_max_samples"].notna().any():
+            cap = str(int(group["rule_max_samples"].max()))
+        budget = ""
+        if "rule_time_budget_s" in group.columns and group["rule_time_budget_s"].notna().any():
+            budget = f"{float(group['rule_time_budget_s'].max()):g}"
+        rows.append({"platform": platform, "metric": metric, "batches by x": "; ".join(cells),
+                     "converged": f"{int((group['reason'] == 'converged').sum())} of {len(group)}",
+                     "cap": cap, "budget (s)": budget})
+    return lines + [markdown_table(pd.DataFrame(rows)), ""]
 
 
 def _failures_section(run: Run) -> list[str]:
@@ -274,10 +336,12 @@ class ReportSections:
     overhead: Section
     conclusions: Section
     requirements: Section
+    sensitivity: Section
     migration: Section = field(default_factory=lambda: Section(lines=[]))
 
     def all(self) -> list[Section]:
-        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements, self.migration]
+        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements, self.sensitivity,
+                self.migration]
 
 
 def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]],
@@ -304,6 +368,7 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
     lines += sections.migration.lines
     lines += ["## Metric definitions", "", METRIC_DEFINITIONS]
     lines += _stopping_section(run)
+    lines += sections.sensitivity.lines
     lines += _failures_section(run)
     lines += sections.outliers.lines
     lines += ["## All points (summary table)", "",
@@ -354,6 +419,7 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
         conclusions=conclusions_section(run.samples, load_paper(opts.paper)),
         requirements=requirements_section(summary, load_requirements(opts.weights)),
         migration=migration,
+        sensitivity=sensitivity_section(run.samples),
     )
     for section in sections.all():
         for stem, (frame, caption) in section.tables.items():

@@ -15,7 +15,7 @@ import pandas as pd
 from vnflab.conclusions import contrast, pairwise_statements, paper_comparisons, paper_figures
 from vnflab.markdown import fmt_num, fmt_p, markdown_table
 from vnflab.overhead import OverheadView
-from vnflab.panels import PANELS
+from vnflab.panels import PANELS, panel_quantity
 from vnflab.paper import PaperData, match_rows
 from vnflab.ranking import MetricRanking, MetricRef, combine, rank_metric
 from vnflab.requirements import RequirementSpec
@@ -91,8 +91,10 @@ def summary_section(summary: pd.DataFrame, samples: pd.DataFrame) -> Section:
              "platform measured, and the next one; `next / lowest` is the ratio of their means with a seeded "
              "bootstrap 95% CI, and the Mann-Whitney p is on the raw samples at that x. Where the two 95% CIs of "
              "the means overlap, the data do not resolve the order: a tie.", ""]
+    # Each panel's comparing quantity, as Fig. 2 draws it (the memory panel's exact figure, else its fallback).
     found = [_lowest_row(ranking, samples) for panel in PANELS
-             for ranking in rank_metric(summary, MetricRef(panel.metric, panel.quantity, panel.title))[0]]
+             for ranking in rank_metric(summary, MetricRef(panel.metric, panel_quantity(summary, panel),
+                                                           panel.title))[0]]
     if not found:
         return Section(lines + ["_No Fig. 2 quantity has samples with a value in this run._", ""])
     table = pd.DataFrame(found, columns=list(_HEADLINE_COLUMNS))
@@ -258,3 +260,37 @@ def requirements_section(summary: pd.DataFrame, spec: RequirementSpec) -> Sectio
         if notes:
             lines += [f"- {note}" for note in dict.fromkeys(notes)] + [""]
     return Section(lines, tables)
+
+
+def sensitivity_section(samples: pd.DataFrame) -> Section:
+    """What ``vnflab compare`` of this run against a like one can tell: each point's minimum detectable change."""
+    from vnflab.compare import CANNOT_TELL, CompareOptions, compare_runs
+
+    options = CompareOptions()
+    lines = ["## What a comparison can tell", "",
+             (f"`vnflab compare` of this run against another run like it: two-sided Mann-Whitney U (exact "
+              f"permutation test for small samples), p-values Holm-adjusted within each family of one platform "
+              f"and one metric (family-wise error <= {options.alpha:g} per family; `--correction bh` for "
+              f"Benjamini-Hochberg over the run instead). `mdc_pct` is each point's minimum detectable "
+              f"change: the shift of the median, in %, the test finds with 80% probability at this point's n "
+              f"and noise (both sides like this run, normal noise of the pooled standard deviation: "
+              f"conservative for heavy-tailed response times), alone in its family. Points whose change would "
+              f"have to exceed "
+              f"{options.cannot_tell_pct:g}% read `{CANNOT_TELL}`: more batches (or a quieter lab) buy "
+              "power there."), ""]
+    if samples.empty:
+        return Section(lines + ["No samples.", ""])
+    table = compare_runs(samples, samples, options)
+    table = table[table["family_size"] > 0]
+    shown = pd.DataFrame({
+        "platform": table["platform"], "metric": table["metric"], "quantity": table["quantity"],
+        "mode": table["mode"], "x": table["x"], "n": table["n_a"], "test": table["test"],
+        "family": table["family"], "family_size": table["family_size"], "mdc_pct": table["mdc_pct"],
+        "can tell": [("no: " + CANNOT_TELL) if not mdc <= options.cannot_tell_pct else "yes"
+                     for mdc in table["mdc_pct"]],
+    }).reset_index(drop=True)
+    blind = int((shown["can tell"] != "yes").sum())
+    lines += [f"{len(shown) - blind} of {len(shown)} points can tell a change of {options.cannot_tell_pct:g}% "
+              f"or less; {blind} cannot at this n.", "", markdown_table(shown)]
+    return Section(lines, {"sensitivity": (shown, "Minimum detectable change per point (vnflab compare, "
+                                                  "Holm within platform and metric, 80% power)")})

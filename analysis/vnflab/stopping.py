@@ -2,7 +2,13 @@
 
 A point repeats batches until ``n_ok >= min_samples`` and the Student-t confidence-interval
 half-width of the mean is ``<= rel_half_width * |mean|`` (``converged``), or until
-``n >= max_samples`` (``cap``).
+``n >= max_samples`` (``cap``), or, with a ``time_budget_s``, until the next batch would end past the
+point's budget (``budget``: judged from the mean batch duration so far, and only once the
+``min_samples`` pilot is in, so the pilot always completes).
+
+The first ``min_samples`` samples are the pilot: their variance sizes the point. Every decision
+records ``needed``, the number of values the interval would need at the variance observed so far, so
+a point that stopped at the cap or the budget says how far it was from converging.
 
 Lost samples (``None``; NaN is treated the same) count towards ``n`` and so towards the cap, but
 are excluded from the mean and the interval, and do not count towards ``min_samples``. A point whose
@@ -19,7 +25,7 @@ from typing import Any, Literal
 
 from scipy import stats as _scipy_stats
 
-Reason = Literal["converged", "cap", "need_more"]
+Reason = Literal["converged", "cap", "budget", "need_more"]
 
 #: design.md defaults: response follows RFC 2544 s.26.2 (at least 20 trials); boot and memory 3.
 DEFAULT_MIN_SAMPLES: dict[str, int] = {"response": 20, "boot": 3, "memory": 3}
@@ -33,12 +39,37 @@ def t_half_width(stdev: float, n: int, confidence: float) -> float:
     return quantile * stdev / math.sqrt(n)
 
 
+#: :func:`samples_needed` searches no further (a point that needs more is hopeless at any budget).
+MAX_NEEDED = 100_000
+
+
+def samples_needed(stdev: float, mean: float, rel_half_width: float, confidence: float) -> int | None:
+    """Smallest n whose Student-t half-width at this stdev is ``<= rel_half_width * |mean|``.
+
+    ``None`` when undefined (NaN stdev, a zero mean) or beyond :data:`MAX_NEEDED`; at least 2.
+    """
+    if not math.isfinite(stdev) or not math.isfinite(mean) or mean == 0:
+        return None
+    target = rel_half_width * abs(mean)
+    if stdev == 0:
+        return 2
+    z = float(_scipy_stats.norm.ppf(0.5 + confidence / 2.0))
+    n = max(2, math.ceil((z * stdev / target) ** 2))  # the normal quantile is a lower bound on t's
+    while n <= MAX_NEEDED:
+        if t_half_width(stdev, n, confidence) <= target:
+            return n
+        n += 1 if n < 1000 else max(1, n // 100)
+    return None
+
+
 @dataclass(frozen=True)
 class Decision:
     """Outcome of :meth:`StoppingRule.decide`.
 
     ``n`` counts every sample (lost ones included); ``mean`` and ``half_width`` are over the
     ``n_ok`` values that arrived and are ``None`` when they are undefined (fewer than 1 resp. 2).
+    ``needed`` is how many values the interval needs at the observed variance (:func:`samples_needed`);
+    ``elapsed_s`` the point's time so far when the caller gave it.
     """
 
     done: bool
@@ -48,6 +79,8 @@ class Decision:
     half_width: float | None
     n_ok: int
     n_lost: int
+    needed: int | None = None
+    elapsed_s: float | None = None
 
     @property
     def rel_half_width(self) -> float | None:
@@ -70,6 +103,7 @@ class StoppingRule:
     max_samples: int
     rel_half_width: float = 0.05
     confidence: float = 0.95
+    time_budget_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.min_samples < 1:
@@ -80,17 +114,23 @@ class StoppingRule:
             raise ValueError(f"rel_half_width must be > 0, got {self.rel_half_width}")
         if not 0 < self.confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be > 0 when set, got {self.time_budget_s}")
 
-    def decide(self, values: Sequence[float | None]) -> Decision:
-        """Decide from every sample of the point so far (``None`` = lost)."""
+    def decide(self, values: Sequence[float | None], elapsed_s: float | None = None,
+               batches: int | None = None) -> Decision:
+        """Decide from every sample of the point so far (``None`` = lost), the point's time so far and the
+        number of batches that took it (default: one per sample)."""
         ok = [float(v) for v in values if v is not None and not math.isnan(v)]
         n = len(values)
         n_ok = len(ok)
         mean = math.fsum(ok) / n_ok if n_ok else None
         half_width: float | None = None
+        needed: int | None = None
         if mean is not None and n_ok >= 2:
             variance = math.fsum((v - mean) ** 2 for v in ok) / (n_ok - 1)
             half_width = t_half_width(math.sqrt(variance), n_ok, self.confidence)
+            needed = samples_needed(math.sqrt(variance), mean, self.rel_half_width, self.confidence)
         converged = (
             mean is not None
             and half_width is not None
@@ -102,6 +142,8 @@ class StoppingRule:
             reason = "converged"
         elif n >= self.max_samples:
             reason = "cap"
+        elif self._budget_spent(batches if batches is not None else n, n_ok, elapsed_s):
+            reason = "budget"
         else:
             reason = "need_more"
         return Decision(
@@ -112,16 +154,29 @@ class StoppingRule:
             half_width=half_width,
             n_ok=n_ok,
             n_lost=n - n_ok,
+            needed=needed,
+            elapsed_s=elapsed_s,
         )
 
+    def _budget_spent(self, batches: int, n_ok: int, elapsed_s: float | None) -> bool:
+        """Whether one more batch, as long as the mean one so far, would end past the budget (pilot done)."""
+        if self.time_budget_s is None or elapsed_s is None or batches <= 0 or n_ok < self.min_samples:
+            return False
+        return elapsed_s + elapsed_s / batches > self.time_budget_s
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The rule's fields; ``time_budget_s`` only when set (records of rules without one are unchanged)."""
+        record = asdict(self)
+        if record["time_budget_s"] is None:
+            del record["time_budget_s"]
+        return record
 
 
-def rule_for(metric: str, max_samples: int, rel_half_width: float = 0.05, confidence: float = 0.95) -> StoppingRule:
+def rule_for(metric: str, max_samples: int, rel_half_width: float = 0.05, confidence: float = 0.95,
+             time_budget_s: float | None = None) -> StoppingRule:
     """The design.md default rule for ``metric`` (``boot``, ``response`` or ``memory``)."""
     try:
         min_samples = DEFAULT_MIN_SAMPLES[metric]
     except KeyError:
         raise ValueError(f"no default min_samples for metric {metric!r}") from None
-    return StoppingRule(min_samples, max_samples, rel_half_width, confidence)
+    return StoppingRule(min_samples, max_samples, rel_half_width, confidence, time_budget_s)

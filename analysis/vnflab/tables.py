@@ -8,7 +8,8 @@ import pandas as pd
 
 from vnflab.latex import latex_table
 from vnflab.markdown import fmt_num, markdown_table
-from vnflab.panels import PANELS, Panel, SeriesKey, panel_rows, series_keys, short_names
+from vnflab.memory import SOURCES, exact_source
+from vnflab.panels import PANELS, Panel, SeriesKey, panel_rows, secondary_rows, series_keys, short_names
 from vnflab.schema import METRICS, QUANTITY_UNITS
 from vnflab.stats import SUMMARY_FIELDS, summarize
 
@@ -91,14 +92,20 @@ def summary_markdown(summary: pd.DataFrame) -> str:
 
 def _panel_columns(summary: pd.DataFrame, panel: Panel) -> list[tuple[str, SeriesKey, pd.DataFrame]]:
     """(column name, series, its summary rows indexed by x) for the panel's quantity, then its floor."""
-    quantities = [(panel.quantity, "")]
+    quantities: list[tuple[str | None, str]] = [(None, "")]
     if panel.floor_quantity:
         quantities.append((panel.floor_quantity, " direct"))
-    all_rows = pd.concat([panel_rows(summary, panel, q) for q, _ in quantities])
+    if panel.secondary_quantity and not secondary_rows(summary, panel).empty:
+        quantities.append((panel.secondary_quantity, " server"))
+
+    def rows_of(quantity: str | None, suffix: str) -> pd.DataFrame:
+        return secondary_rows(summary, panel) if suffix == " server" else panel_rows(summary, panel, quantity)
+
+    all_rows = pd.concat([rows_of(q, suffix) for q, suffix in quantities])
     names = short_names(series_keys(all_rows))
     columns = []
     for quantity, suffix in quantities:
-        rows = panel_rows(summary, panel, quantity)
+        rows = rows_of(quantity, suffix)
         for key in series_keys(rows):
             mine = rows[(rows["platform"] == key[0]) & (rows["label"] == key[1]) & (rows["mode"] == key[2])]
             columns.append((names[key] + suffix, key, mine.set_index("x")))
@@ -133,13 +140,23 @@ def figure2_markdown(summary: pd.DataFrame, panel: Panel) -> str:
             half = (row["ci_high"] - row["ci_low"]) / 2
             texts.append(fmt_num(row["mean"]) + ("" if pd.isna(half) else f" ± {fmt_num(half)}"))
         cells[name] = texts
-        entry = f"- `{name.removesuffix(' direct')}`: {key[1]}" + (f", mode {key[2]}" if key[2] else "")
-        if entry not in legend:
+        entry = (f"- `{name.removesuffix(' direct').removesuffix(' server')}`: {key[1]}"
+                 + (f", mode {key[2]}" if key[2] else ""))
+        if panel.fallback_quantity and not name.endswith(" server"):
+            quantity = _one(rows["quantity"])
+            entry += "; `" + quantity + "`: " + (exact_source(summary, key[0], key[1])
+                                                 if quantity == panel.quantity else SOURCES.get(quantity, quantity))
+        if entry not in legend and not name.endswith(" server"):
             legend.append(entry)
     unit = _one(pd.concat([rows["unit"] for _, _, rows in columns]))
-    header = f"{panel.title}: mean ± 95% CI half-width of `{panel.quantity}` ({unit}) by x ({panel.x_unit})"
+    shown = _one(pd.concat([rows["quantity"] for name, _, rows in columns
+                            if not name.endswith((" direct", " server"))]))
+    header = f"{panel.title}: mean ± 95% CI half-width of `{shown}` ({unit}) by x ({panel.x_unit})"
     if panel.floor_quantity:
         header += f"; `direct` columns are the `{panel.floor_quantity}` floor without the VNF"
+    if any(name.endswith(" server") for name, _, _ in columns):
+        header += (f"; `server` columns are `{panel.secondary_quantity}`, "
+                   f"{SOURCES.get(str(panel.secondary_quantity), '')}")
     return header + ".\n\n" + markdown_table(cells) + "\n" + "\n".join(legend) + "\n"
 
 

@@ -199,8 +199,14 @@ def wait_first_replies(
     bind_address: str | None = None,
     give_up: GiveUp | None = None,
     give_up_every_s: float = GIVE_UP_EVERY_S,
+    ready: Callable[[str], bool] | None = None,
 ) -> BootProbeResult:
     """Poll addresses until each answered once or deadline_s (seconds from now) passed.
+
+    ``ready``, if given, says whether an address may be polled yet (an instance whose start command has not
+    returned is not); until it says so, no request goes to that address. On a platform whose start command
+    returns only once the instance serves, this keeps requests to addresses that cannot answer yet (each an
+    ARP broadcast to every instance already up) from loading the server while it starts the rest.
 
     ``give_up``, if given, is asked every ``give_up_every_s`` seconds with the addresses still pending
     and returns those not worth waiting for (an instance that failed to start or crashed) with the
@@ -275,8 +281,10 @@ def wait_first_replies(
             if checker is not None and give_up is not None and check is None and now >= next_give_up:
                 check = checker.submit(give_up, list(pending))
             while pending and now >= next_send:
-                address = pending[0]
-                pending.rotate(-1)
+                address = _next_ready(pending, ready)
+                if address is None:  # none may be polled yet: look again in one interval
+                    next_send = now + poll_interval_s
+                    break
                 request = build_echo_request(ident, seq & 0xFFFF, BOOT_PAYLOAD_BYTES)
                 seq += 1
                 try:
@@ -288,9 +296,8 @@ def wait_first_replies(
                     result.send_errors[name] = result.send_errors.get(name, 0) + 1
                 else:
                     result.requests_sent += 1
-                spacing = effective_poll_interval(len(pending), poll_interval_s, max_pps) / max(
-                    1, len(pending)
-                )
+                active = len(pending) if ready is None else sum(1 for a in pending if ready(a))
+                spacing = effective_poll_interval(active, poll_interval_s, max_pps) / max(1, active)
                 next_send = max(next_send + spacing, now - spacing)
             wait_s = min(next_send, deadline.end) - deadline.now()
             wait_ms = min(MAX_POLL_MS, max(0, math.ceil(wait_s * 1000))) if math.isfinite(wait_s) else 0
@@ -311,6 +318,16 @@ def wait_first_replies(
         if checker is not None:
             checker.shutdown(wait=True)
     return result
+
+
+def _next_ready(pending: collections.deque[str], ready: Callable[[str], bool] | None) -> str | None:
+    """The next address to poll, round robin over those ``ready`` allows (None when it allows none)."""
+    for _ in range(len(pending)):
+        address = pending[0]
+        pending.rotate(-1)
+        if ready is None or ready(address):
+            return address
+    return None
 
 
 def errno_name(number: int | None) -> str:

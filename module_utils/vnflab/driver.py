@@ -31,7 +31,8 @@ HEALTH_TIMEOUT_S = 30.0
 # an echo request to each pending address every millisecond, and every instance answering within 300 s.
 DEFAULT_POLL_INTERVAL_MS = 1.0
 DEFAULT_BOOT_TIMEOUT_S = 300.0
-PROBE_KEYS = ("poll_interval_ms", "boot_timeout_s", "boot_timeout_per_instance_s")
+PROBE_NUMBER_KEYS = ("poll_interval_ms", "boot_timeout_s", "boot_timeout_per_instance_s")  # positive numbers
+PROBE_KEYS = (*PROBE_NUMBER_KEYS, "after_start")
 
 Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
@@ -99,7 +100,9 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
     else:
         problems += [f"unknown 'probe' key '{key}' (known: {', '.join(PROBE_KEYS)})" for key in probe
                      if key not in PROBE_KEYS]
-        for key in PROBE_KEYS:
+        if "after_start" in probe and not isinstance(probe["after_start"], bool):
+            problems.append(f"'probe.after_start' must be true or false, got {probe['after_start']!r}")
+        for key in PROBE_NUMBER_KEYS:
             if key in probe and not _is_positive_number(probe[key]):
                 problems.append(f"'probe.{key}' must be a positive number, got {probe[key]!r}")
     network = spec.get("network")
@@ -178,6 +181,14 @@ class PlatformDriver:
         probe = self.spec.get("probe", {})
         return (float(probe.get("boot_timeout_s", DEFAULT_BOOT_TIMEOUT_S))
                 + float(probe.get("boot_timeout_per_instance_s", 0.0)) * count)
+
+    def ready_to_poll(self, instances: Sequence[Instance]) -> Callable[[str], bool] | None:
+        """What the boot prober may poll: every address (None), or, where the driver's ``probe.after_start`` is
+        true (a start command that returns once the instance serves), those whose start command returned."""
+        if not self.spec.get("probe", {}).get("after_start", False):
+            return None
+        by_address = {inst.address: inst for inst in instances}
+        return lambda address: by_address[address].started_ns > 0
 
     def instances(self, count: int) -> list[Instance]:
         if count < 1:

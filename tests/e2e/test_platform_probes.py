@@ -5,8 +5,8 @@ three probes with N = 1 through site.yml.
 
 Platforms come from inventory/local (vnflab_platforms and the vnf_servers hosts), never from a list of
 names here. A server whose host_vars define ``vnflab_emulated_server`` (a whole emulated server, about
-ten minutes to stand up) is marked heavy. Needs root and the packages of scripts/install.sh; run it
-under the lab lock: ``flock /tmp/vnflab-lab.lock .venv/bin/pytest tests/e2e/test_platform_probes.py``.
+ten minutes to stand up) is marked heavy. Needs root and the packages of scripts/install.sh; its playbooks run
+under the lab's run lock (tests/e2e/lab_playbook.py).
 """
 
 from __future__ import annotations

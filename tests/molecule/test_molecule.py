@@ -1,8 +1,9 @@
 """Molecule scenarios (molecule/<scenario>/): each role converged, re-converged with changed=0 and verified on
 emulated Debian 12 servers built and booted on this machine (roles/emulated_server), then destroyed.
 
-One `molecule test -s <scenario>` per test, serialized with the other Molecule runs by /tmp/vnflab-molecule.lock
-(Molecule keeps to its own bridges and addresses, so it may run beside the main local lab). The CI slice is marked
+One `molecule test -s <scenario>` per test, under the lab's run lock (analysis/vnflab/runlock.py), which this test
+process takes at its first scenario and holds until it ends: a lab run (site.yml, scripts/lab.sh) beside it is
+refused, and the test fails at once, naming the run, while another holds it. The CI slice is marked
 `lab`; the long scenarios are also marked `heavy`. After each scenario the test checks, independently of the
 scenario's own destroy step, that no QEMU process, VM disk, tap or bridge of Molecule is left.
 """
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from vnflab import runlock
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"
-LOCK = "/tmp/vnflab-molecule.lock"
 CACHE_DIR = Path("/var/cache/vnflab/molecule")
 DURATIONS = ROOT / ".cache" / "molecule-durations.json"
 
@@ -85,12 +87,16 @@ def test_molecule_scenario(scenario: str, limit: int) -> None:
     """create, converge, idempotence (second converge changed=0), verify, destroy - all on real VMs."""
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_FORCE_COLOR="0", NO_COLOR="1",
                PY_COLORS="0")
+    try:
+        runlock.hold_for_process()
+    except runlock.Refused as refused:
+        pytest.fail(str(refused))
     started = time.monotonic()
     try:
-        done = subprocess.run(["flock", LOCK, str(BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
+        done = subprocess.run([str(BIN / "molecule"), "test", "-s", scenario], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=limit, check=False)
     except subprocess.TimeoutExpired as exc:
-        subprocess.run(["flock", LOCK, str(BIN / "molecule"), "destroy", "-s", scenario], cwd=ROOT, env=env,
+        subprocess.run([str(BIN / "molecule"), "destroy", "-s", scenario], cwd=ROOT, env=env,
                        capture_output=True, timeout=600, check=False)
         output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else str(exc.stdout)
         pytest.fail(f"molecule test -s {scenario} took more than {limit} s:\n{output[-6000:]}")

@@ -30,7 +30,10 @@ def test_daemon_json_is_written_before_the_package_can_start_dockerd() -> None:
     daemon_json = task_index(tasks, "ansible.builtin.copy", "/etc/docker/daemon.json")
     install = task_index(tasks, "ansible.builtin.apt", "platform_docker_packages")
     assert daemon_json < install
-    assert "bip" in tasks[daemon_json]["vars"]["platform_docker_daemon"]
+    assert "bip" in tasks[daemon_json]["vars"]["platform_docker_lab_daemon"]
+    # Merged into the host's own keys, never written over them.
+    assert "platform_docker_host_daemon | combine(platform_docker_lab_daemon)" in tasks[daemon_json][
+        "ansible.builtin.copy"]["content"]
 
 
 RENDER = Path(__file__).resolve().parent / "playbooks" / "docker-driver-render.yml"
@@ -49,6 +52,17 @@ def docker_driver(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     driver: dict[str, Any] = json.loads((out_dir / "driver.json").read_text())
     return driver
+
+
+def test_instances_run_with_every_capability_dropped_but_net_admin_and_bounded(docker_driver: dict[str, Any]) -> None:
+    start = docker_driver["start"]
+    assert start[start.index("--cap-drop") + 1] == "ALL"
+    added = [start[i + 1] for i, word in enumerate(start) if word == "--cap-add"]
+    assert added == ["NET_ADMIN"]  # the render's server uses iptables-nft: no raw socket, no NET_RAW
+    assert start[start.index("--security-opt") + 1] == "no-new-privileges"
+    assert start[start.index("--memory") + 1] == "64m"
+    assert start[start.index("--pids-limit") + 1] == "32"
+    assert "--privileged" not in start
 
 
 @pytest.fixture()

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,7 +140,7 @@ def mirror(tmp_path: Path) -> Path:
 
 def validate_osv(tmp_path: Path, mirror: Path, **extra: object) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VNFLAB_RESULTS_DIR": str(tmp_path / "results"), "ANSIBLE_NOCOLOR": "1",
-           "VNFLAB_SOURCE_MIRROR": str(mirror)}
+           "VNFLAB_SOURCE_MIRROR": str(mirror), "VNFLAB_RUN_LOCK": str(tmp_path / "run.lock")}
     overrides = json.dumps({"vnflab_platforms": ["kvm"], "platform_kvm_guest": "osv", **extra})
     return subprocess.run([PLAYBOOK, "playbooks/validate.yml", "-e", overrides], cwd=ROOT, env=env,
                           capture_output=True, text=True, check=False, timeout=120)
@@ -208,3 +210,23 @@ def test_osv_path_in_check_mode_rejects_a_tampered_mirror(tmp_path: Path, mirror
                         "-e", f"mirror_dir={mirror}")
     assert done.returncode != 0
     assert "checksum mismatch" in done.stdout and "capstan.tar.gz" in done.stdout, done.stdout[-3000:]
+
+
+@pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed (scripts/install.sh)")
+def test_the_microvm_sandbox_options_start_a_daemonized_qemu_under_seccomp(tmp_path: Path) -> None:
+    """vnflab-microvm's -sandbox options with -daemonize, on this QEMU: it starts, and runs under a seccomp filter
+    (elevateprivileges=deny or spawn=deny would make -daemonize fail)."""
+    sandbox = re.search(r"^sandbox=(\S+)$", MICROVM.read_text(), re.MULTILINE)
+    assert sandbox is not None, "vnflab-microvm names no sandbox"
+    assert '-sandbox "$sandbox"' in MICROVM.read_text()
+    pidfile = tmp_path / "qemu.pid"
+    done = subprocess.run(["qemu-system-x86_64", "-sandbox", sandbox.group(1), "-M", "none", "-nodefaults",
+                           "-display", "none", "-daemonize", "-pidfile", str(pidfile)],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    pid = int(pidfile.read_text())
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert re.search(r"^Seccomp:\s+2$", status, re.MULTILINE), status
+    finally:
+        os.kill(pid, signal.SIGKILL)

@@ -176,8 +176,9 @@ if [ -f {tmp_path}/xl-hangs ]; then exec sleep 60; fi
 if [ -f {tmp_path}/xl-fails ]; then exit "$(cat {tmp_path}/xl-fails)"; fi
 case "$1" in
   domid) [ -f {tmp_path}/created ] && echo 7 || exit 1 ;;
-  create) cp "$3" {tmp_path}/domain.cfg; touch {tmp_path}/created
-          name=$(sed -n 's/^name = "\\(.*\\)"$/\\1/p' "$3")
+  create) [ "$2 $3" = "-q -e" ] || {{ echo "xl create without -q -e" >&2; exit 1; }}
+          cp "$4" {tmp_path}/domain.cfg; touch {tmp_path}/created
+          name=$(sed -n 's/^name = "\\(.*\\)"$/\\1/p' "$4")
           [ ! -f {tmp_path}/boot-console ] || cat {tmp_path}/boot-console >>{tmp_path}/console/guest-$name.log ;;
   list) state=$(cat {tmp_path}/state 2>/dev/null || echo -b----)
         printf 'Name ID Mem VCPUs State Time(s)\\nDomain-0 0 768 2 r----- 10.0\\n'

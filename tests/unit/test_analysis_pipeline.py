@@ -211,7 +211,8 @@ def test_report_end_to_end_and_regeneration_is_identical(run_dir: Path) -> None:
     assert "T0" in text and "T1" in text
     assert "![Fig. 2a](figures/fig2a_boot.png)" in text
     # converged where t(.975,2)/sqrt(3) = 2.48 ms <= 5% of the mean: docker@8, kvm@2,4,8 (kvm@1 is noisy)
-    assert "12 points journaled; 8 stopped at the sample cap" in text
+    assert "12 points journaled; 8 stopped without converging" in text
+    assert "What a comparison can tell" in text and "Holm-adjusted within each family" in text
     assert "(2 lost)" in text
 
 

@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 from vnflab.bootstrap import quantile_ci, statistic_ci
 from vnflab.outliers import outlier_mask, tukey_fences
-from vnflab.significance import holm, mann_whitney
+from vnflab.significance import benjamini_hochberg, exact_p_value, holm, mann_whitney, smallest_p_value
 from vnflab.stats import summarize
 
 
@@ -92,3 +93,25 @@ def test_holm_known_answer() -> None:
     assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
     adjusted = holm([0.5, math.nan, 0.9])
     assert adjusted[0] == 1.0 and math.isnan(adjusted[1]) and adjusted[2] == 1.0
+
+
+def test_exact_p_value_known_answers() -> None:
+    # complete separation of 6 against 6: 2 of the C(12, 6) = 924 relabellings are as extreme
+    assert exact_p_value([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]) == pytest.approx(2 / 924)
+    assert smallest_p_value(6, 6) == pytest.approx(2 / 924) and smallest_p_value(3, 3) == pytest.approx(0.1)
+    # ties are handled exactly: with every value tied but one, only the side holding it matters
+    assert exact_p_value([1.0, 1.0, 2.0], [1.0, 1.0, 1.0]) == pytest.approx(1.0)
+    tied = mann_whitney([1.0, 1.0, 2.0, 2.0], [2.0, 3.0, 3.0, 3.0])
+    assert tied.method == "exact" and 0 < tied.p_value < 1
+    # without ties the exact test is scipy's exact Mann-Whitney
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 7), rng.normal(1, 1, 5)
+    expected = scipy_stats.mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue
+    assert mann_whitney(a, b).p_value == pytest.approx(expected)
+    assert mann_whitney(rng.normal(0, 1, 30), rng.normal(0, 1, 30)).method == "asymptotic"
+
+
+def test_benjamini_hochberg_known_answer() -> None:
+    adjusted = benjamini_hochberg([0.01, 0.04, 0.03, 0.5, math.nan])
+    # sorted 0.01, 0.03, 0.04, 0.5 -> p * 4 / rank = 0.04, 0.06, 0.0533, 0.5; then the running minimum from the top
+    assert adjusted[:4] == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.5]) and math.isnan(adjusted[4])

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vnflab.stopping import DEFAULT_MIN_SAMPLES, StoppingRule, rule_for, t_half_width
+from vnflab.stopping import DEFAULT_MIN_SAMPLES, StoppingRule, rule_for, samples_needed, t_half_width
 
 
 def run_until_done(rule: StoppingRule, rng: np.random.Generator, mean: float, sd: float, batch: int = 1):
@@ -125,3 +125,43 @@ def test_decision_and_rule_serialise_for_points_journal() -> None:
 def test_t_half_width_needs_two_values() -> None:
     assert math.isnan(t_half_width(1.0, 1, 0.95))
     assert t_half_width(2.0, 4, 0.95) == pytest.approx(3.182446305284263 * 2.0 / 2.0)
+
+
+def test_samples_needed_known_answers() -> None:
+    # t(0.975, n-1) * 10 / sqrt(n) <= 5: n = 18 gives 2.110 * 10 / 4.243 = 4.97, n = 17 gives 5.14
+    assert samples_needed(10.0, 100.0, 0.05, 0.95) == 18
+    assert t_half_width(10.0, 18, 0.95) <= 5.0 < t_half_width(10.0, 17, 0.95)
+    assert samples_needed(0.0, 100.0, 0.05, 0.95) == 2
+    assert samples_needed(10.0, 0.0, 0.05, 0.95) is None and samples_needed(math.nan, 1.0, 0.05, 0.95) is None
+
+
+def test_pilot_then_as_many_as_the_ci_needs() -> None:
+    # sd 10 on a mean of 100 needs about 18 values; the pilot of 6 does not stop it, the CI does
+    rule = StoppingRule(min_samples=6, max_samples=200, time_budget_s=1000.0)
+    rng = np.random.default_rng(3)
+    values: list[float | None] = []
+    while True:
+        values.append(float(rng.normal(100.0, 10.0)))
+        decision = rule.decide(values, elapsed_s=len(values) * 1.0)
+        if len(values) == 6:
+            assert decision.reason == "need_more" and decision.needed is not None and decision.needed > 6
+        if decision.done:
+            break
+    assert decision.reason == "converged" and 10 <= decision.n <= 40
+    assert decision.needed is not None and decision.needed <= decision.n
+
+
+def test_budget_stops_after_the_pilot_and_says_how_many_were_needed() -> None:
+    rule = StoppingRule(min_samples=6, max_samples=200, time_budget_s=20.0)
+    noisy = [100.0, 160.0, 60.0, 140.0, 80.0, 120.0]
+    # the pilot always completes, even past the budget
+    assert rule.decide(noisy[:5], elapsed_s=50.0).reason == "need_more"
+    decision = rule.decide(noisy, elapsed_s=18.0)  # 3 s per batch: the 7th would end at 21 s > 20 s
+    assert decision.reason == "budget" and decision.done and decision.elapsed_s == 18.0
+    assert decision.needed is not None and decision.needed > 50
+    assert rule.decide(noisy, elapsed_s=16.0).reason == "need_more"  # the 7th would end at 18.7 s
+    # batches of 20 samples: the budget is judged per batch, not per sample
+    assert rule.decide(noisy * 4, elapsed_s=12.0, batches=4).reason == "need_more"
+    assert rule.decide(noisy * 4, elapsed_s=18.0, batches=4).reason == "budget"
+    with pytest.raises(ValueError, match="time_budget_s"):
+        StoppingRule(min_samples=3, max_samples=6, time_budget_s=0.0)

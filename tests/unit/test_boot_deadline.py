@@ -119,3 +119,17 @@ def test_diagnostics_say_how_the_probe_ended() -> None:
     assert "first_reply_ns" not in diagnostics
     assert (diagnostics["ended"], diagnostics["late_replies"], diagnostics["clock_glitches"]) == ("deadline", 1, 2)
     assert result.as_dict()["first_reply_ns"] == {"198.18.1.2": None}
+
+
+def test_next_ready_is_round_robin_over_the_allowed_addresses() -> None:
+    import collections
+
+    from ansible.module_utils.vnflab.boot_prober import _next_ready
+
+    pending = collections.deque(["a", "b", "c"])
+    allowed = {"b", "c"}
+    picked = [_next_ready(pending, allowed.__contains__) for _ in range(4)]
+    assert picked == ["b", "c", "b", "c"]
+    assert _next_ready(pending, lambda _address: False) is None
+    assert sorted(pending) == ["a", "b", "c"], "nothing is dropped while it waits"
+    assert _next_ready(collections.deque(["x"]), None) == "x"

@@ -577,3 +577,15 @@ def test_boot_timeout_grows_with_the_count() -> None:
     assert [driver.boot_timeout_s(n) for n in (1, 4, 32)] == [145.0, 220.0, 920.0]
     assert driver.boot_timeout_s(32, requested=50.0) == 50.0
     assert drv.PlatformDriver(make_spec()).boot_timeout_s(32) == drv.DEFAULT_BOOT_TIMEOUT_S
+
+
+def test_after_start_polls_only_instances_whose_start_returned() -> None:
+    driver = drv.PlatformDriver(make_spec(probe={"after_start": True}))
+    instances = driver.instances(2)
+    ready = driver.ready_to_poll(instances)
+    assert ready is not None
+    instances[1].started_ns = 123
+    assert [ready(inst.address) for inst in instances] == [False, True]
+    assert drv.PlatformDriver(make_spec()).ready_to_poll(instances) is None  # default: every address at once
+    assert any("'probe.after_start' must be true or false" in p
+               for p in drv.validate_spec(make_spec(probe={"after_start": "yes"})))

@@ -31,6 +31,7 @@ def test_filter_module_exports_every_filter() -> None:
         "vnflab_host_address", "vnflab_path_addresses", "vnflab_measured_servers",
         "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname", "vnflab_mac", "vnflab_netmask",
         "vnflab_keyvalue", "vnflab_network_of", "vnflab_emulated_servers", "vnflab_failed_points",
+        "vnflab_lab_networks", "vnflab_network_problems", "vnflab_list_problems",
     }
     assert all(callable(function) for function in filters.values())
 
@@ -282,3 +283,76 @@ def test_failed_points_name_platform_metric_and_count() -> None:
     assert flt.vnflab_failed_points(["coreos", "clickos", "osv"], hostvars) == [
         "xen boot N=2", "xen memory N=1", "xen memory N=2"]
     assert flt.vnflab_failed_points(["coreos", "osv"], hostvars) == []
+
+
+def network_row(host: str, variable: str, value: str, address: bool = False) -> dict[str, Any]:
+    return {"host": host, "variable": variable, "value": value, "address": address}
+
+
+def test_network_problems_names_every_overlapping_pair_and_host_bits() -> None:
+    rows = [network_row("localhost", "vnflab_direct_cidr", "198.18.0.0/24"),
+            network_row("a", "vnflab_path.a_side_cidr", "198.18.0.0/25"),
+            network_row("a", "vnflab_instance_cidr", "198.19.8.1/21"),
+            network_row("a", "platform_docker_bip", "198.19.252.1/24", address=True),
+            network_row("b", "vnflab_instance_cidr", "198.19.252.0/24")]
+    assert flt.vnflab_network_problems(rows) == [
+        "a: vnflab_instance_cidr = 198.19.8.1/21 has host bits set (the network is 198.19.8.0/21); "
+        "write the network address",
+        "localhost: vnflab_direct_cidr = 198.18.0.0/24 overlaps a: vnflab_path.a_side_cidr = 198.18.0.0/25: "
+        "the lab's routes would send one's traffic through the other",
+        "a: platform_docker_bip = 198.19.252.1/24 is the same network as b: vnflab_instance_cidr = 198.19.252.0/24",
+    ]
+
+
+def test_network_problems_accepts_disjoint_networks_and_refuses_non_networks() -> None:
+    ok = [network_row("localhost", "vnflab_direct_cidr", "198.18.0.0/24"),
+          network_row("a", "vnflab_path.a_side_cidr", "198.18.1.0/24"),
+          network_row("a", "platform_docker_bip", "198.18.2.1/24", address=True)]
+    assert flt.vnflab_network_problems(ok) == []
+    bad = [network_row("a", "vnflab_instance_cidr", "none"), network_row("a", "x", "2001:db8::/64")]
+    assert flt.vnflab_network_problems(bad) == ["a: vnflab_instance_cidr = none is not an IPv4 network in CIDR form",
+                                                "a: x = 2001:db8::/64 is not an IPv4 network"]
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ([], "sizes is empty"),
+    ("64", "sizes must be a list"),
+    ({"a": 1}, "sizes must be a list"),
+    ([64, 64, 128, 128, 1], "sizes: [64, 128] appear more than once"),
+    ([0], "sizes: every value must be between 1 and 100, got 0"),
+    ([101], "sizes: every value must be between 1 and 100, got 101"),
+    ([True], "sizes: True is not a whole number"),
+    ([1.5], "sizes: 1.5 is not a whole number"),
+])
+def test_list_problems(value: object, problem: str) -> None:
+    assert problem in " ".join(flt.vnflab_list_problems(value, "sizes", 1, 100))
+
+
+def test_list_problems_accepts_a_good_list() -> None:
+    assert flt.vnflab_list_problems([1, "2", 100], "sizes", 1, 100) == []
+
+
+def test_lab_networks_lists_the_docker_engines_and_the_management_networks() -> None:
+    hostvars = {
+        "coreos": {"vnflab_platform": "docker", "vnflab_path": {"a_side_cidr": "198.18.11.0/24",
+                                                                 "b_side_cidr": "198.18.12.0/24"},
+                   "vnflab_instance_cidr": "198.19.8.0/21",
+                   "platform_docker_address_pools": [{"base": "198.19.240.0/22", "size": 24}]},
+        "clickos": {"vnflab_platform": "xen", "vnflab_path": {}, "vnflab_instance_cidr": "198.19.24.0/21",
+                    "vnflab_emulated_server": {"address": "198.18.200.10/24"}},
+    }
+    defaults = {"platform_docker_bip": "198.19.252.1/24",
+                "platform_docker_address_pools": [{"base": "198.19.248.0/22", "size": 24}]}
+    rows = flt.vnflab_lab_networks(["coreos", "clickos"], hostvars, "198.18.0.0/24", defaults)
+    assert [(row["host"], row["variable"], row["value"]) for row in rows] == [
+        ("localhost", "vnflab_direct_cidr", "198.18.0.0/24"),
+        ("coreos", "vnflab_path.a_side_cidr", "198.18.11.0/24"),
+        ("coreos", "vnflab_path.b_side_cidr", "198.18.12.0/24"),
+        ("coreos", "vnflab_instance_cidr", "198.19.8.0/21"),
+        ("clickos", "vnflab_path.a_side_cidr", None),
+        ("clickos", "vnflab_path.b_side_cidr", None),
+        ("clickos", "vnflab_instance_cidr", "198.19.24.0/21"),
+        ("coreos", "platform_docker_bip", "198.19.252.1/24"),
+        ("coreos", "platform_docker_address_pools[0].base", "198.19.240.0/22"),
+        ("clickos", "vnflab_emulated_server.address (management network)", "198.18.200.10/24"),
+    ]

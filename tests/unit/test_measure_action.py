@@ -175,17 +175,58 @@ def test_response_batches_stop_at_the_cap(tmp_path: Path) -> None:
 
 
 def test_response_lost_samples_are_journaled_and_count_to_the_cap(tmp_path: Path) -> None:
-    first = rtt_outcome(64, [None, 80.0, None])  # the path answers, then loses everything
-    script = Script(iter([first] + [rtt_outcome(64, [None, None, None])] * 3), tmp_path, rtt_records)
-    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path))
+    """Losses the point's threshold allows (here 90%) are journaled as lost samples and count to the cap."""
+    outcomes = [rtt_outcome(64, batch) for batch in ([None, 80.0, None], [80.0, None, 90.0], [None, 85.0, None],
+                                                     [70.0, None, 100.0])]
+    script = Script(iter(outcomes), tmp_path, rtt_records)
+    repeat = {"min_samples": 6, "max_samples": 12, "rel_half_width": 0.05, "batch": 3, "max_loss_fraction": 0.9}
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))
     plugin._execute_module = script  # type: ignore[method-assign]
-    plugin.run(task_vars=TASK_VARS)
+    result = plugin.run(task_vars=TASK_VARS)
+    assert not result.get("failed"), result
     samples = lines(tmp_path / "samples.jsonl")
     assert len(samples) == 24
     proxy = [r for r in samples if r["quantity"] == "rtt_proxy_us"]
-    assert [r["status"] for r in proxy].count("lost") == 11
+    assert [r["status"] for r in proxy].count("lost") == 6
     (point,) = lines(tmp_path / "points.jsonl")
-    assert (point["reason"], point["n"], point["n_lost"]) == ("cap", 12, 11)
+    assert (point["reason"], point["n"], point["n_lost"]) == ("cap", 12, 6)
+
+
+@pytest.mark.parametrize(("threshold", "fails"), [(None, True), (0.05, True), (0.2, False)])
+def test_a_point_that_loses_more_than_its_threshold_fails_naming_it_at_that_batch(
+        tmp_path: Path, threshold: float | None, fails: bool) -> None:
+    """Judged on every batch, not only the first: the second batch brings the point to 1 lost of 6 (16.7%)."""
+    outcomes = [rtt_outcome(64, [80.0, 80.0, 80.0]), rtt_outcome(64, [80.0, None, 80.0])]
+    outcomes += [rtt_outcome(64, [80.0, 80.0, 80.0])] * 4
+    script = Script(iter(outcomes), tmp_path, rtt_records)
+    repeat: dict[str, Any] = {"min_samples": 9, "max_samples": 12, "rel_half_width": 0.05, "batch": 3}
+    if threshold is not None:
+        repeat["max_loss_fraction"] = threshold
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert bool(result.get("failed")) is fails
+    if fails:
+        assert len(script.calls) == 2
+        assert result["msg"].startswith("x=64 B: 1 of 6 requests through the proxy lost (16.7%), more than "
+                                        "vnflab_repeat.response.max_loss_fraction (5%)"), result["msg"]
+        assert len(lines(tmp_path / "samples.jsonl")) == 12 == result["samples_written"]
+    else:
+        assert len(script.calls) > 2  # measured on past the lossy batch, to the rule's end
+
+
+def test_a_proxy_that_dies_mid_run_fails_its_path_at_its_next_batch(tmp_path: Path) -> None:
+    """The first size converges; the proxy dies; the next size's first batch gets no reply: the task fails there,
+    not after every later size ran to its cap of timeouts."""
+    outcomes = [rtt_outcome(64, [80.0, 80.0, 80.0])] * 2 + [rtt_outcome(1472, [None, None, None], [5.0] * 3)] * 10
+    script = Script(iter(outcomes), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, sizes=[64, 1472, 8192]))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 3
+    assert result["failed"]
+    assert result["msg"].startswith("x=1472 B: no reply through the proxy to any of a batch of 3 requests"), result
+    assert [point["x"] for point in result["points"]] == [64]
 
 
 def test_response_stops_when_the_first_batch_gets_no_reply_through_the_proxy(tmp_path: Path) -> None:
@@ -196,7 +237,7 @@ def test_response_stops_when_the_first_batch_gets_no_reply_through_the_proxy(tmp
     plugin._execute_module = script  # type: ignore[method-assign]
     result = plugin.run(task_vars=TASK_VARS)
     assert len(script.calls) == 1
-    assert result["failed"] and "no reply through the proxy to any of the first 3 requests" in result["msg"]
+    assert result["failed"] and "x=64 B: no reply through the proxy to any of the first 3 requests" in result["msg"]
     samples = lines(tmp_path / "samples.jsonl")
     assert len(samples) == 6 == result["samples_written"]
     assert not (tmp_path / "points.jsonl").exists() or lines(tmp_path / "points.jsonl") == []
@@ -276,7 +317,9 @@ def test_incomplete_journal_fails_before_measuring(tmp_path: Path, missing: str)
 
 
 @pytest.mark.parametrize("repeat", [{"min_samples": 5}, {"min_samples": 5, "max_samples": 2},
-                                    {"min_samples": "many", "max_samples": 9}])
+                                    {"min_samples": "many", "max_samples": 9},
+                                    {"min_samples": 1, "max_samples": 2, "time_budget_s": 0},
+                                    {"min_samples": 1, "max_samples": 2, "time_budget_s": "soon"}])
 def test_bad_repeat_fails_before_measuring(tmp_path: Path, repeat: dict[str, Any]) -> None:
     script = Script(iter([]), tmp_path, rtt_records)
     plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, repeat=repeat))
@@ -357,23 +400,28 @@ def test_without_probes_there_is_no_batches_journal(tmp_path: Path) -> None:
     assert not (tmp_path / "batches.jsonl").exists()
 
 
-def test_memory_point(tmp_path: Path) -> None:
-    used = [70.0, 71.0, 72.0]
+@pytest.mark.parametrize(("pss", "quantity", "mean", "reason"), [
+    ([2.50, 2.51, 2.49], "exact_used_mb", 2.5, "converged"),  # the exact figure converges where MemAvailable cannot
+    ([None, None, None], "server_used_mb", 71.0, "cap"),  # no per-instance figure: the server's delta
+])
+def test_memory_point(tmp_path: Path, pss: list[float | None], quantity: str, mean: float, reason: str) -> None:
+    used = [40.0, 71.0, 102.0]
     outcomes = iter({"changed": False, "count": 1, "label": LABEL, "server_used_mb": u,
                      "available_before_mb": 1000.0, "available_after_mb": 1000.0 - u,
                      "available_restored_mb": 1000.0,
-                     "instances": [{"name": "vnflab-docker-0", "pss_mb": 2.5, "cgroup_mb": 1.0,
-                                    "hypervisor_mb": None}]} for u in used)
-    script = Script(outcomes, tmp_path, lambda outcome: 6)
+                     "instances": [{"name": "vnflab-docker-0", "pss_mb": p, "cgroup_mb": None if p is None else 1.0,
+                                    "hypervisor_mb": None}]} for u, p in zip(used, pss, strict=True))
+    script = Script(outcomes, tmp_path, lambda outcome: 4 + 2 * (outcome["instances"][0]["pss_mb"] is not None))
     args = {"driver": {}, "count": 1, "repeat": {"min_samples": 3, "max_samples": 3},
             "journal": journal(tmp_path)}
     plugin = make_action(memory_action, "vnf_memory", args)
     plugin._execute_module = script  # type: ignore[method-assign]
     plugin.run(task_vars=TASK_VARS)
     (point,) = lines(tmp_path / "points.jsonl")
-    assert (point["quantity"], point["n"], point["mean"]) == ("server_used_mb", 3, pytest.approx(71.0))
+    assert (point["quantity"], point["n"], point["mean"], point["reason"]) == (
+        quantity, 3, pytest.approx(mean), reason)
     samples = lines(tmp_path / "samples.jsonl")
-    assert len(samples) == 18
+    assert len(samples) == (18 if quantity == "exact_used_mb" else 12)
     assert all(validate_sample(record) == [] for record in samples)
 
 
@@ -523,3 +571,24 @@ def test_bad_max_failed_batches_fails_before_measuring(tmp_path: Path, value: An
     with pytest.raises(AnsibleActionFail, match="repeat.max_failed_batches must be"):
         plugin.run(task_vars=TASK_VARS)
     assert script.calls == []
+
+
+def test_boot_point_stops_at_its_time_budget_after_the_pilot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # each batch takes 10 s on a patched clock; noisy values never converge; budget 45 s, pilot 3:
+    # batches 1-3 (the pilot, 30 s), batch 4 ends at 40 s and a 5th would end at 50 s > 45 s
+    import vnflab.ansible_measure as measure
+
+    clock = iter(float(10 * i) for i in range(100))
+    monkeypatch.setattr(measure.time, "monotonic", lambda: next(clock))
+    alls = [1000.0, 2000.0, 500.0, 1500.0, 800.0, 1900.0]
+    outcomes = iter(boot_outcome(a, [a, a]) for a in alls)
+    script = Script(outcomes, tmp_path, lambda outcome: 1 + len(outcome["boot_ms"]))
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(
+        tmp_path, {"min_samples": 3, "max_samples": 6, "time_budget_s": 45}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    assert len(script.calls) == 4
+    (point,) = lines(tmp_path / "points.jsonl")
+    assert (point["reason"], point["batches"], point["elapsed_s"], point["rule_time_budget_s"]) == (
+        "budget", 4, 40.0, 45.0)
+    assert point["needed"] > 6

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,7 +190,9 @@ def reply_after(offsets_ms: list[float | None], instances: Callable[[], list[drv
 
     def probe(addresses: list[str], deadline_s: float, poll_interval_s: float = 0.01, max_pps: int = 1000,
               bind_address: str | None = None, give_up: Callable[[list[str]], Any] | None = None,
-              give_up_every_s: float = 5.0) -> BootProbeResult:
+              give_up_every_s: float = 5.0, ready: Callable[[str], bool] | None = None) -> BootProbeResult:
+        if ready is not None:  # started instances may be polled: the fake starts them all before probing
+            assert all(ready(address) for address in addresses)
         calls.append({"addresses": list(addresses), "deadline_s": deadline_s, "poll_interval_s": poll_interval_s,
                       "max_pps": max_pps})
         by_address = {inst.address: inst for inst in instances()}
@@ -848,12 +851,15 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
         child.wait(timeout=10)
 
 
-def spawn(children: list[subprocess.Popen[bytes]], ignore_term: bool = False) -> subprocess.Popen[bytes]:
+def spawn(children: list[subprocess.Popen[bytes]], ignore_term: bool = False,
+          posing_as: Path | None = None) -> subprocess.Popen[bytes]:
+    """A sleeping process; with posing_as (a pid file), its command line is the supervisor's for that file."""
     code = "import signal, sys, time\n"
     if ignore_term:
         code += "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
     code += "print('ready', flush=True)\ntime.sleep(60)\n"
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    poses = ["/opt/vnflab/vnflab_supervise.py", "--pidfile", str(posing_as)] if posing_as else []
+    child = subprocess.Popen([sys.executable, "-c", code, *poses], stdout=subprocess.PIPE)
     children.append(child)
     assert child.stdout is not None and child.stdout.readline() == b"ready\n"
     return child
@@ -865,6 +871,10 @@ def service_args(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
             "log_dir": str(tmp_path / "log"), "stop_timeout_s": 5}
     args.update(overrides)
     return args
+
+
+def PIDFILE(tmp_path: Path) -> Path:  # noqa: N802 - reads as the constant it is per test
+    return tmp_path / "run" / "vnflab-b-udp-echo.pid"
 
 
 def write_pidfile(tmp_path: Path, pid: int | str) -> Path:
@@ -892,7 +902,7 @@ def test_service_start(tmp_path: Path, children: list[subprocess.Popen[bytes]],
 
     def run_command(self: basic.AnsibleModule, argv: list[str], **kwargs: Any) -> tuple[int, str, str]:
         commands.append(argv)
-        child = spawn(children)  # the "supervisor" writes its pid file and keeps running
+        child = spawn(children, posing_as=PIDFILE(tmp_path))  # the "supervisor" writes its pid file, keeps running
         write_pidfile(tmp_path, child.pid)
         return 0, "", ""
 
@@ -927,7 +937,7 @@ def test_service_start_with_a_stale_pidfile(tmp_path: Path, children: list[subpr
     write_pidfile(tmp_path, dead.pid)
 
     def run_command(self: basic.AnsibleModule, argv: list[str], **kwargs: Any) -> tuple[int, str, str]:
-        write_pidfile(tmp_path, spawn(children).pid)
+        write_pidfile(tmp_path, spawn(children, posing_as=PIDFILE(tmp_path)).pid)
         return 0, "", ""
 
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
@@ -949,7 +959,7 @@ def test_service_started_needs_a_command(tmp_path: Path) -> None:
 
 
 def test_service_stop(tmp_path: Path, children: list[subprocess.Popen[bytes]]) -> None:
-    child = spawn(children)
+    child = spawn(children, posing_as=PIDFILE(tmp_path))
     pidfile = write_pidfile(tmp_path, child.pid)
     # check mode: reports the change, leaves the process alone
     result = run_module(service_mod, service_args(tmp_path, state="stopped"), check_mode=True)
@@ -963,11 +973,30 @@ def test_service_stop(tmp_path: Path, children: list[subprocess.Popen[bytes]]) -
 
 
 def test_service_stop_escalates_to_sigkill(tmp_path: Path, children: list[subprocess.Popen[bytes]]) -> None:
-    child = spawn(children, ignore_term=True)
+    child = spawn(children, ignore_term=True, posing_as=PIDFILE(tmp_path))
     write_pidfile(tmp_path, child.pid)
     result = run_module(service_mod, service_args(tmp_path, state="stopped", stop_timeout_s=0.2))
     assert result["changed"] is True
     assert child.wait(timeout=5) == -signal.SIGKILL
+
+
+@pytest.mark.parametrize("impostor", ["another command", "started after the pid file"])
+def test_service_stop_never_kills_a_process_a_stale_pidfile_names(
+        tmp_path: Path, children: list[subprocess.Popen[bytes]], impostor: str) -> None:
+    if impostor == "another command":
+        child = spawn(children)
+        pidfile = write_pidfile(tmp_path, child.pid)
+    else:  # the supervisor's command line, but the PID was recycled: the process is younger than the file
+        pidfile = write_pidfile(tmp_path, 0)
+        child = spawn(children, posing_as=PIDFILE(tmp_path))
+        pidfile.write_text(f"{child.pid}\n", encoding="ascii")
+        past = time.time() - 120
+        os.utime(pidfile, (past, past))
+    result = run_module(service_mod, service_args(tmp_path, state="stopped", stop_timeout_s=0.2))
+    assert result["changed"] is True  # the stale pid file was removed, and nothing else
+    time.sleep(0.3)
+    assert child.poll() is None and service_mod.alive(child.pid)
+    assert not pidfile.exists()
 
 
 def test_service_stop_without_pidfile(tmp_path: Path) -> None:

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from vnflab.journal import encode_record
+from vnflab.memory import derived_memory_records
 from vnflab.records import (
     WATCHED_QUANTITY,
     PointKey,
     boot_records,
     memory_records,
     response_records,
+    watched_quantity,
     watched_values,
 )
 from vnflab.schema import QUANTITY_UNITS, SAMPLE_FIELDS, X_UNITS, parse_label, validate_sample
@@ -202,8 +204,13 @@ def test_response_without_results() -> None:
     [
         ("boot", {"count": 3, "all_ms": 912.5, "boot_ms": [1.0, 2.0, 3.0]}, [912.5]),
         ("boot", {"count": 3, "all_ms": None, "boot_ms": [1.0, None, 3.0]}, [None]),
-        ("memory", MEMORY_RESULT, [70.25]),
+        # hypervisor memory for one instance of two: the exact figure is lost, not half of it
+        ("memory", MEMORY_RESULT, [None]),
         ("memory", {"count": 1}, [None]),
+        ("memory", {"count": 1, "server_used_mb": 70.0}, [70.0]),  # no per-instance figure: the server's delta
+        ("memory", {"count": 2, "server_used_mb": 70.0, "instances": [{"pss_mb": 2.5}, {"pss_mb": 3.0}]}, [5.5]),
+        ("memory", {"count": 2, "server_used_mb": 9.0,
+                    "instances": [{"hypervisor_mb": 8.0}, {"hypervisor_mb": 8.5}]}, [25.5]),  # xl + dom0
         ("response", RESPONSE_RESULT, [36.5, None, 35.25]),  # first path of the first size, lost kept
         ("response", {"results": []}, []),
     ],
@@ -216,9 +223,13 @@ def test_watched_values_are_the_watched_quantity_of_the_records() -> None:
     builders = {"boot": boot_records, "memory": memory_records, "response": response_records}
     results = {"boot": {"count": 2, "all_ms": 5.0, "boot_ms": [4.0, 5.0]}, "memory": MEMORY_RESULT,
                "response": {"results": RESPONSE_RESULT["results"][:2]}}
+    results["memory"] = {**MEMORY_RESULT, "instances": [{"pss_mb": 2.5, "cgroup_mb": 0.5}, {"pss_mb": 3.0}]}
     for metric, builder in builders.items():
         records = builder(key(metric, "icmp" if metric == "response" else None), results[metric], 0)
-        watched = [r["value"] for r in records if r["quantity"] == WATCHED_QUANTITY[metric]]
+        records += derived_memory_records(records)  # as load_run adds them
+        quantity = watched_quantity(metric, results[metric])
+        assert quantity == ("exact_used_mb" if metric == "memory" else WATCHED_QUANTITY[metric])
+        watched = [r["value"] for r in records if r["quantity"] == quantity]
         assert watched == list(watched_values(metric, results[metric])), metric
 
 

@@ -71,6 +71,11 @@ def lab_leftovers() -> list[str]:
     found += [f"rule {line}" for line in rules.splitlines() if "vnflab" in line]
     run_dir = Path("/run/vnflab")
     found += [f"pidfile {p}" for p in [*run_dir.rglob("*.pid"), *run_dir.rglob("*.pid.m")]] if run_dir.is_dir() else []
+    # vnflab-microvm's state files: a VM's, and a live migration's destination (.pid.m, .qmp.m, .log.m, .migrate).
+    microvm_state = re.compile(r"\.(pid|pid\.m|taps|qmp|qmp\.m|log|log\.m|migrate|args|cmdline|console)$")
+    kvm_dir = run_dir / "kvm"
+    found += [f"state file {p}" for p in kvm_dir.iterdir() if microvm_state.search(p.name)] if kvm_dir.is_dir() else []
+    # every QEMU the lab started: a VM, or a migration's destination (-incoming unix:/run/vnflab/kvm/NAME.migrate)
     qemu = subprocess.run(["pgrep", "-a", "-f", "qemu-system-x86_64"], capture_output=True, text=True, check=False)
     found += [f"process {line}" for line in qemu.stdout.splitlines() if "/run/vnflab/kvm" in line]
     found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines() if "vnflab" in line]

@@ -37,6 +37,7 @@ from vnflab.significance import benjamini_hochberg, holm, mann_whitney, minimum_
 COMPARED_QUANTITIES: tuple[str, ...] = (
     "all_ms", "instance_ms", "rtt_proxy_us", "rtt_direct_us", "exact_used_mb", "server_used_mb", "instance_pss_mb",
     "instance_cgroup_mb", "instance_hypervisor_mb", "downtime_ms", "total_ms", "requests_lost",
+    "boot_chain_ms", "rtt_chain_us",
 )
 
 KEYS: tuple[str, ...] = ("platform", "metric", "quantity", "mode", "x")

@@ -126,6 +126,36 @@ def migration_records(key: PointKey, result: Mapping[str, Any], repetition: int)
     return records
 
 
+def chain_size_mode(mode: str | None, size: int) -> str:
+    """The ``mode`` of a chain RTT sample: the probe mode and the payload size (x is the chain's length)."""
+    return f"{mode or 'icmp'} {int(size)} B"
+
+
+def chain_records(key: PointKey, length: int, result: Mapping[str, Any], repetition: int,
+                  skipped_reason: str | None = None) -> list[dict[str, Any]]:
+    """One chain of ``length`` VNFs (x = k): ``boot_chain_ms`` = Host A's first reply through all k hops minus the
+    server's first start command (null: no reply came, a lost sample); ``rtt_chain_us`` per sample, its ``mode``
+    the probe mode and size (``icmp 64 B``). A chain that cannot run here is one skipped ``boot_chain_ms``."""
+    now = utc_timestamp()
+    if skipped_reason:
+        return [key.record("boot_chain_ms", length, "VNFs", None, "ms", repetition, 0, time=now,
+                           skipped_reason=str(skipped_reason))]
+    echo, start = result.get("echo") or {}, result.get("start") or {}
+    boot = None
+    if echo.get("reply_ns") and start.get("start_ns"):
+        boot = (int(echo["reply_ns"]) - int(start["start_ns"])) / 1e6
+    records = [key.record("boot_chain_ms", length, "VNFs", boot, "ms", repetition, 0, time=now)]
+    rtt = result.get("rtt") or {}
+    seq = 1
+    for entry in rtt.get("results") or []:
+        sized = PointKey(run_id=key.run_id, platform=key.platform, label=key.label, metric=key.metric,
+                         host=key.host, mode=chain_size_mode(rtt.get("mode") or key.mode, entry["size"]))
+        for value in entry.get("rtt_us") or []:
+            records.append(sized.record("rtt_chain_us", length, "VNFs", value, "us", repetition, seq, time=now))
+            seq += 1
+    return records
+
+
 def watched_quantity(metric: str, result: Mapping[str, Any]) -> str:
     """The quantity the stopping rule watches: for memory the exact one where the platform reports it
     (``exact_used_mb``, :mod:`vnflab.memory`), else the server's MemAvailable delta."""

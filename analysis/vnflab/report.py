@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from vnflab.chain import SLUG as CHAIN_SLUG
+from vnflab.chain import chain_section
 from vnflab.load import Run, load_run
 from vnflab.markdown import markdown_table
 from vnflab.migration import SLUG as MIGRATION_SLUG
@@ -85,6 +87,15 @@ METRIC_DEFINITIONS = """\
   where the platform says (QEMU's `query-migrate`: RAM transferred, its own downtime); `baseline_gap_ms` = the
   stream's longest gap away from the move (its noise floor, which the downtime must stand out of). A platform
   without a mechanism on this server journals one `skipped` sample (value null) whose `reason` says why.
+- **Service chains** (`metric=chain`, x = k VNFs in series on one server; beyond the paper, tag `chain`).
+  A -> VNF1 -> ... -> VNFk -> B: hop 1 on the path's A-side bridge (address .3), hop k on the B-side bridge (.3),
+  the k - 1 links between them /30s of the server's `vnflab_chain_cidr` on bridges `vbr-<platform>-<j>`; Host A's
+  requests come from its chain address (.4 of the A side). `boot_chain_ms` = Host A's first echo reply through all
+  k hops (requests one at a time, each waiting 10 ms) minus the server's first hop start command (CLOCK_REALTIME;
+  null when no reply came within `boot_timeout_s`: a lost sample); `rtt_chain_us` = RTT through the chain, as the
+  response probe measures it, its `mode` the probe mode and payload size (`icmp 64 B`). The report sets each k
+  against k times the single VNF's (k = 1) median. A platform whose driver has no `chain` key, or a server without
+  `vnflab_chain_cidr`, journals one `skipped` sample whose `reason` says why.
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
   CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a
@@ -338,10 +349,11 @@ class ReportSections:
     requirements: Section
     sensitivity: Section
     migration: Section = field(default_factory=lambda: Section(lines=[]))
+    chain: Section = field(default_factory=lambda: Section(lines=[]))
 
     def all(self) -> list[Section]:
         return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements, self.sensitivity,
-                self.migration]
+                self.migration, self.chain]
 
 
 def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]],
@@ -366,6 +378,7 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
     lines += sections.requirements.lines
     lines += sections.overhead.lines
     lines += sections.migration.lines
+    lines += sections.chain.lines
     lines += ["## Metric definitions", "", METRIC_DEFINITIONS]
     lines += _stopping_section(run)
     lines += sections.sensitivity.lines
@@ -412,6 +425,7 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
     view = overhead_view(run.samples, opts.baseline)
     figures["overhead"] = write_overhead_figure(view, run.paths.figures_dir)
     migration, figures[MIGRATION_SLUG] = migration_section(run.samples, run.paths.figures_dir, run.paths.run_dir)
+    chain, figures[CHAIN_SLUG] = chain_section(run.samples, run.paths.figures_dir, run.paths.run_dir)
     sections = ReportSections(
         summary=summary_section(summary, run.samples),
         outliers=outliers_section(summary),
@@ -419,6 +433,7 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
         conclusions=conclusions_section(run.samples, load_paper(opts.paper)),
         requirements=requirements_section(summary, load_requirements(opts.weights)),
         migration=migration,
+        chain=chain,
         sensitivity=sensitivity_section(run.samples),
     )
     for section in sections.all():

@@ -17,12 +17,13 @@ SAMPLE_FIELDS: tuple[str, ...] = (
 #: Fields without which a sample cannot be placed in a table.
 REQUIRED_FIELDS: tuple[str, ...] = ("platform", "label", "metric", "quantity", "x", "value", "unit", "status")
 
-METRICS: tuple[str, ...] = ("boot", "response", "memory", "migration")
+METRICS: tuple[str, ...] = ("boot", "response", "memory", "migration", "chain")
 #: ``skipped``: nothing could be measured here (no mechanism on this platform or server); the record's
 #: ``reason`` field says why, and its value is null.
 STATUSES: tuple[str, ...] = ("ok", "lost", "skipped")
 
-X_UNITS: dict[str, str] = {"boot": "instances", "response": "B", "memory": "instances", "migration": "VNFs"}
+X_UNITS: dict[str, str] = {"boot": "instances", "response": "B", "memory": "instances", "migration": "VNFs",
+                         "chain": "VNFs"}
 
 QUANTITY_UNITS: dict[tuple[str, str], str] = {
     ("boot", "all_ms"): "ms",
@@ -43,6 +44,8 @@ QUANTITY_UNITS: dict[tuple[str, str], str] = {
     ("migration", "bytes_transferred"): "B",
     ("migration", "platform_downtime_ms"): "ms",
     ("migration", "baseline_gap_ms"): "ms",
+    ("chain", "boot_chain_ms"): "ms",
+    ("chain", "rtt_chain_us"): "us",
 }
 
 _LABEL_RE = re.compile(

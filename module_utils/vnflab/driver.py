@@ -94,6 +94,15 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
         if value is not None and (not isinstance(value, list) or not value or
                                   not all(isinstance(arg, (str, int)) for arg in value)):
             problems.append(f"'{key}' must be a non-empty list of strings (an argv template)")
+    chain = spec.get("chain")
+    if chain is not None:  # the chain metric: one hop's start (options appended) and stop (name appended)
+        if not isinstance(chain, Mapping):
+            problems.append("'chain' must be a mapping with 'start' and 'stop' argv lists")
+        else:
+            for key in ("start", "stop"):
+                value = chain.get(key)
+                if not isinstance(value, list) or not value or not all(isinstance(arg, (str, int)) for arg in value):
+                    problems.append(f"'chain.{key}' must be a non-empty list of strings (an argv)")
     probe = spec.get("probe", {})
     if not isinstance(probe, Mapping):
         problems.append("'probe' must be a mapping")

@@ -128,7 +128,7 @@ def test_run_directory_holds_samples_manifest_tables_figures_and_report(run_dir:
 
 def test_every_record_follows_the_schema_and_nothing_was_lost(run_dir: Path) -> None:
     samples = load_run(run_dir).samples
-    assert set(samples.metric) == {"boot", "response", "memory", "migration"}
+    assert set(samples.metric) == {"boot", "response", "memory", "migration", "chain"}
     assert set(samples.platform) == set(PLATFORMS)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     accel = manifest["hosts"]["osv"]["platform_info"]["accelerator"]
@@ -163,6 +163,28 @@ def test_migration_of_each_proxy_has_a_downtime_or_a_reason(run_dir: Path) -> No
     native = migration[migration.platform == "native"]
     assert native.empty or (native.status == "skipped").all()
     assert (run_dir / "tables" / "migration_downtime.csv").is_file()
+
+
+def test_service_chains_of_one_and_two_vnfs_have_rtts_growing_with_k(run_dir: Path) -> None:
+    """docker and kvm chain k in {1, 2} proxy VNFs (the quick profile): the chain answered (a boot time), and its
+    median RTT at each size grows with k; a platform without a chain hop (native) is one skip with its reason."""
+    samples = load_run(run_dir).samples
+    chain = samples[samples.metric == "chain"]
+    for platform in PLATFORMS:
+        rows = chain[chain.platform == platform]
+        assert not rows.empty, f"{platform}: no chain journaled"
+        if (rows.status == "skipped").any():
+            assert platform not in ("docker", "kvm"), f"{platform} must chain here: {rows.reason.tolist()}"
+            assert len(rows) == 1 and rows.reason.str.len().min() > 10, rows.to_dict("records")
+            continue
+        boot = rows[rows.quantity == "boot_chain_ms"]
+        assert set(boot.x) == {1, 2} and (boot.status == "ok").all() and (boot.value > 0).all(), boot
+        rtt = rows[(rows.quantity == "rtt_chain_us")]
+        assert (rtt.status == "ok").mean() > 0.95, f"{platform}: the chain lost requests"
+        for mode, by_size in rtt.groupby("mode"):
+            medians = by_size[by_size.status == "ok"].groupby("x").value.median()
+            assert medians[2] > medians[1], f"{platform} {mode}: RTT does not grow with k: {medians.to_dict()}"
+    assert (run_dir / "tables" / "chain_rtt.csv").is_file()
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

@@ -21,8 +21,8 @@ description:
     chain from O(source) (the address Host A's requests come from), with the response probe's clock (kernel TX and
     RX timestamps).
   - O(part=stop) runs on the VNF server and runs C(chain.stop) with each name in O(names).
-  - O(part=record) runs on the controller (the action plugin) and journals the chain's samples (metric C(chain):
-    C(boot_chain_ms), C(rtt_chain_us) per size), or one skipped sample with the reason.
+  - O(part=record) runs on the controller (the action plugin) and journals the chain's samples (metric C(chain),
+    quantities C(boot_chain_ms), C(rtt_chain_us) per size), or one skipped sample with the reason.
 version_added: "0.2.0"
 author: vnflab contributors
 options:

@@ -75,7 +75,8 @@ def test_osv_chains_of_one_and_two_hops_relay_and_cost_more_per_hop(tmp_path: Pa
              "ip -n hb link set lo up && ip -n hb link set eth0 up && ip -n hb address add 198.18.251.2/24 dev eth0",
              # Host B's UDP echo (the lab's echo service answers the same way: the datagram back to its source)
              f"ip netns exec hb {sys.executable} -c 'import socket; s = socket.socket(socket.AF_INET, "
-             f"socket.SOCK_DGRAM); s.bind((\"0.0.0.0\", 7007))\nwhile True:\n d, a = s.recvfrom(65535); s.sendto(d, a)' &",
+             f"socket.SOCK_DGRAM); s.bind((\"0.0.0.0\", 7007))\nwhile True:\n d, a = s.recvfrom(65535); "
+             f"s.sendto(d, a)' &",
              f"trap 'for n in $(ls {state} 2>/dev/null | sed -n \"s/\\.pid$//p\"); do {chain} stop --microvm "
              f"{FILES / 'vnflab-microvm'} --state-dir {state} $n; done; kill %1' EXIT"]
     for k in (1, 2):

@@ -76,3 +76,22 @@ def test_chain_section_draws_the_figure_and_names_the_skip(tmp_path: Path) -> No
     text = "\n".join(section.lines)
     assert "Service chains" in text and "figures/chain_rtt.png" in text and "not implemented" in text
     assert "chain_rtt" in section.tables
+
+
+def test_the_extended_deployment_row_ranks_chain_boot_times_of_every_platform_at_one_k() -> None:
+    from vnflab.ranking import MetricRef, rank_metric
+    from vnflab.tables import summary_table
+
+    rows = []
+    for platform, per_k in (("docker", 300.0), ("kvm", 900.0)):
+        key = PointKey(run_id="r", platform=platform, label=f"{platform}/x (native, real)", metric="chain",
+                       host="a", mode="udp" if platform == "kvm" else "icmp")
+        for k in (1, 2):
+            for repetition in range(3):
+                result = chain_result(k, [100.0])
+                result["echo"]["reply_ns"] = result["start"]["start_ns"] + int((k * per_k + repetition) * 1e6)
+                rows += chain_records(key, k, result, repetition)
+    summary = summary_table(pd.DataFrame(rows))
+    [ranking], notes = rank_metric(summary, MetricRef("chain", "boot_chain_ms", "chain boot time"))
+    assert notes == [] and ranking.x == 2  # both probe modes' chains in one ranking, at the largest common k
+    assert list(ranking.table["platform"]) == ["docker", "kvm"]

@@ -180,3 +180,31 @@ def test_migration_downtime_is_compared_and_skips_are_not(tmp_path: Path) -> Non
     downtime = migration[migration["quantity"] == "downtime_ms"].iloc[0]
     assert downtime["platform"] == "kvm" and downtime["verdict"] == "regression"
     assert set(migration["platform"]) == {"kvm"}
+
+
+def test_chain_rtt_per_size_and_boot_are_compared_and_skips_are_not(tmp_path: Path) -> None:
+    from vnflab.journal import Journal
+    from vnflab.records import PointKey, chain_records
+
+    def run_with_hop_cost(name: str, per_hop_us: float) -> Path:
+        run_dir = write_run(tmp_path / name)
+        docker = PointKey(run_id=name, platform="docker", metric="chain", host="vnflab-a", mode="icmp",
+                          label="docker/debian12-iptables (native, stand-in for CoreOS)")
+        xen = PointKey(run_id=name, platform="xen", label="xen/clickos (tcg, real)", metric="chain", host="vnflab-a")
+        records = []
+        for k in (1, 2):
+            rtts = [100.0 + k * per_hop_us + i for i in range(12)]
+            records += chain_records(docker, k, {
+                "echo": {"reply_ns": 2 * 10**9}, "start": {"start_ns": 10**9},
+                "rtt": {"mode": "icmp", "results": [{"size": 64, "rtt_us": rtts}]}}, 0)
+        records += chain_records(xen, 1, {}, 0, skipped_reason="not implemented: no chain key")
+        Journal(run_dir / "samples.jsonl").append(records)
+        return run_dir
+
+    table = compare_runs(load_run(run_with_hop_cost("a", 20.0)).samples,
+                         load_run(run_with_hop_cost("b", 200.0)).samples)
+    chain = table[table["metric"] == "chain"]
+    assert set(chain["platform"]) == {"docker"}, "a skipped chain is no sample to compare"
+    rtt = chain[(chain["quantity"] == "rtt_chain_us") & (chain["x"] == 2)].iloc[0]
+    assert rtt["mode"] == "icmp 64 B" and rtt["verdict"] == "regression"
+    assert set(chain["quantity"]) == {"rtt_chain_us", "boot_chain_ms"}

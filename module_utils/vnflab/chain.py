@@ -106,15 +106,18 @@ def first_echo(address: str, timeout_s: float, mode: str, bind_address: str | No
     start = time.clock_gettime_ns(time.CLOCK_REALTIME)
     deadline = time.monotonic() + timeout_s
     requests = 0
-    with prober_factory(mode=mode, bind_address=bind_address) as prober:
-        while time.monotonic() < deadline:
-            requests += 1
-            try:
+    while time.monotonic() < deadline:
+        requests += 1
+        # Each request its own flow (a new prober: a new ICMP identifier or UDP source port): a hop that saw an
+        # earlier request while it was half built (its rules not yet in, its next hop not yet there) may keep
+        # connection-tracking state for that flow, which must not decide the later requests' fate.
+        try:
+            with prober_factory(mode=mode, bind_address=bind_address) as prober:
                 measured = prober.measure({"chain": address}, payload_bytes=64, samples=1, warmup=0,
                                           interval_s=0.0, timeout_s=wait_s)
-            except OSError:  # no route or neighbour yet: the chain is not up
-                time.sleep(wait_s)
-                continue
-            if measured.rtt_us["chain"][0] is not None:
-                return FirstEcho(start, time.clock_gettime_ns(time.CLOCK_REALTIME), requests)
+        except OSError:  # no route or neighbour yet: the chain is not up
+            time.sleep(wait_s)
+            continue
+        if measured.rtt_us["chain"][0] is not None:
+            return FirstEcho(start, time.clock_gettime_ns(time.CLOCK_REALTIME), requests)
     return FirstEcho(start, None, requests)

@@ -13,6 +13,13 @@ from ansible.errors import AnsibleFilterError
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 PROXY_INDEX = 1
 HOST_INDEX = 2
+#: A service chain's ends on the path networks: its first hop's A side and its last hop's B side (.3), and the
+#: address Host A's requests into the chain come from (.4 of the A side), beside the single proxy (.1) and the
+#: hosts (.2), so that the chain and the path proxy share the path bridges without sharing an address.
+CHAIN_END_INDEX = 3
+CHAIN_CLIENT_INDEX = 4
+#: Longest chain (its k - 1 internal links are /30s of vnflab_chain_cidr, bridges vbr-<platform>-1..7).
+MAX_CHAIN_LENGTH = 8
 
 
 def lab_network(cidr: str, what: str = "network") -> ipaddress.IPv4Network:
@@ -55,6 +62,57 @@ def vnflab_path_addresses(path: Mapping[str, str]) -> dict[str, str]:
     }
 
 
+def vnflab_chain_hops(path: Mapping[str, str], chain_cidr: str, length: int, platform: str) -> list[dict[str, Any]]:
+    """The k hops of a service chain A -> VNF1 -> ... -> VNFk -> B on one server, in order.
+
+    Hop i's A side is the path's A-side network (i = 1, address .3) or internal link i - 1, its B side link i or the
+    path's B-side network (i = k, address .3). Link j is the j-th /30 of ``chain_cidr`` on bridge
+    ``vbr-<platform>-<j>`` (hop j at .1, hop j + 1 at .2). ``upstream``/``downstream``: the neighbour each side
+    talks to (Host A's chain address .4 and Host B at the ends); ``client``: Host A's chain address, the source a
+    destination-rewriting proxy keeps; ``veth_a``/``veth_b``: host-end device names where the platform needs them.
+    """
+    k = int(length)
+    if not 1 <= k <= MAX_CHAIN_LENGTH:
+        raise AnsibleFilterError(f"vnflab_chain_hops: a chain has 1 to {MAX_CHAIN_LENGTH} VNFs, not {length}")
+    ends = vnflab_path_addresses(path)
+    net = lab_network(chain_cidr, "vnflab_chain_cidr")
+    if k > 1 and net.prefixlen > 30 - (k - 2).bit_length():  # 2 ** (30 - prefix) /30s for k - 1 links
+        raise AnsibleFilterError(f"vnflab_chain_cidr: {net} holds fewer than {k - 1} /30 links")
+    links = list(net.subnets(new_prefix=30))[:k - 1] if k > 1 else []
+    a_side, b_side = ends["a_side_cidr"], ends["b_side_cidr"]
+    client = vnflab_host_address(a_side, CHAIN_CLIENT_INDEX)
+    hops = []
+    for i in range(1, k + 1):
+        before = links[i - 2] if i > 1 else None
+        after = links[i - 1] if i < k else None
+        hops.append({
+            "index": i,
+            "name": f"vnflab-{platform}-c{k}-{i}",
+            "bridge_a": f"vbr-{platform}-{'a' if before is None else i - 1}",
+            "bridge_b": f"vbr-{platform}-{'b' if after is None else i}",
+            "address_a": (vnflab_host_address(a_side, CHAIN_END_INDEX, True) if before is None
+                          else f"{before.network_address + 2}/30"),
+            "address_b": (vnflab_host_address(b_side, CHAIN_END_INDEX, True) if after is None
+                          else f"{after.network_address + 1}/30"),
+            "upstream": client if before is None else str(before.network_address + 1),
+            "downstream": ends["host_b"] if after is None else str(after.network_address + 2),
+            "client": client,
+            "veth_a": f"vp-{platform}-{i}a",
+            "veth_b": f"vp-{platform}-{i}b",
+        })
+    return hops
+
+
+def vnflab_chain_ends(path: Mapping[str, str]) -> dict[str, str]:
+    """Where Host A meets a chain: its first hop's A-side address (``entry``), Host A's chain address
+    (``client``, with its prefix in ``client_cidr``) and the last hop's B-side address (``exit``)."""
+    ends = vnflab_path_addresses(path)
+    return {"entry": vnflab_host_address(ends["a_side_cidr"], CHAIN_END_INDEX),
+            "client": vnflab_host_address(ends["a_side_cidr"], CHAIN_CLIENT_INDEX),
+            "client_cidr": vnflab_host_address(ends["a_side_cidr"], CHAIN_CLIENT_INDEX, True),
+            "exit": vnflab_host_address(ends["b_side_cidr"], CHAIN_END_INDEX)}
+
+
 def vnflab_measured_servers(server_names: Sequence[str], hostvars: Mapping[str, Any],
                             platforms: Sequence[str]) -> list[str]:
     """Inventory names of the VNF servers whose platform is selected for this run, in platform order."""
@@ -92,6 +150,8 @@ def vnflab_network_vars(server_names: Sequence[str], hostvars: Mapping[str, Any]
             rows.append({"host": name, "variable": f"vnflab_path.{key}", "value": path.get(key)})
         instance_cidr = hostvars[name].get("vnflab_instance_cidr")
         rows.append({"host": name, "variable": "vnflab_instance_cidr", "value": instance_cidr})
+        if hostvars[name].get("vnflab_chain_cidr") is not None:  # optional: the chain metric's internal links
+            rows.append({"host": name, "variable": "vnflab_chain_cidr", "value": hostvars[name]["vnflab_chain_cidr"]})
     return rows
 
 
@@ -236,4 +296,6 @@ class FilterModule:
             "vnflab_emulated_servers": vnflab_emulated_servers,
             "vnflab_failed_points": vnflab_failed_points,
             "vnflab_keyvalue": vnflab_keyvalue,
+            "vnflab_chain_hops": vnflab_chain_hops,
+            "vnflab_chain_ends": vnflab_chain_ends,
         }

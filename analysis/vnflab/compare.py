@@ -36,7 +36,8 @@ from vnflab.significance import benjamini_hochberg, holm, mann_whitney, minimum_
 #: Quantities compared (lower is better for all). MemAvailable readings are inputs to server_used_mb.
 COMPARED_QUANTITIES: tuple[str, ...] = (
     "all_ms", "instance_ms", "rtt_proxy_us", "rtt_direct_us", "exact_used_mb", "server_used_mb", "instance_pss_mb",
-    "instance_cgroup_mb", "instance_hypervisor_mb",
+    "instance_cgroup_mb", "instance_hypervisor_mb", "downtime_ms", "total_ms", "requests_lost",
+    "boot_chain_ms", "rtt_chain_us",
 )
 
 KEYS: tuple[str, ...] = ("platform", "metric", "quantity", "mode", "x")
@@ -77,7 +78,9 @@ class CompareOptions:
 
 def _prepare(samples: pd.DataFrame) -> pd.DataFrame:
     frame = samples.assign(mode=samples["mode"].fillna("").astype("str"))
-    return frame[frame["quantity"].isin(COMPARED_QUANTITIES)]
+    # A skipped migration measured nothing: no sample to compare (it is no lost one either).
+    measured = frame["status"] != "skipped" if "status" in frame else True
+    return frame[frame["quantity"].isin(COMPARED_QUANTITIES) & measured]
 
 
 def _verdict(row: dict[str, object], options: CompareOptions) -> str:

@@ -22,15 +22,19 @@ class PointKey:
     mode: str | None = None
 
     def record(self, quantity: str, x: int, x_unit: str, value: float | None, unit: str, repetition: int,
-               seq: int, instance: int | None = None, time: str | None = None) -> dict[str, Any]:
-        return {
+               seq: int, instance: int | None = None, time: str | None = None,
+               skipped_reason: str | None = None) -> dict[str, Any]:
+        record = {
             "run_id": self.run_id, "platform": self.platform, "label": self.label, "metric": self.metric,
             "quantity": quantity, "x": int(x), "x_unit": x_unit,
-            "value": None if value is None else float(value), "unit": unit,
-            "status": "lost" if value is None else "ok",
+            "value": None if value is None or skipped_reason is not None else float(value), "unit": unit,
+            "status": "skipped" if skipped_reason is not None else "lost" if value is None else "ok",
             "repetition": repetition, "instance": instance, "seq": seq,
             "time": time or utc_timestamp(), "host": self.host, "mode": self.mode,
         }
+        if skipped_reason is not None:
+            record["reason"] = skipped_reason
+        return record
 
 
 def boot_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
@@ -79,6 +83,81 @@ def response_records(key: PointKey, result: Mapping[str, Any], repetition: int) 
     return records
 
 
+# The migration metric: (quantity, unit, where the value is: the stream or the move part's result, its key).
+MIGRATION_QUANTITIES: tuple[tuple[str, str, str, str], ...] = (
+    ("total_ms", "ms", "move", "total_ms"),
+    ("downtime_ms", "ms", "stream", "downtime_ms"),
+    ("requests_lost", "requests", "stream", "lost"),
+    ("requests_sent", "requests", "stream", "sent"),
+    ("bytes_transferred", "B", "move", "bytes"),
+    ("platform_downtime_ms", "ms", "move", "platform_downtime_ms"),
+    ("baseline_gap_ms", "ms", "stream", "baseline_gap_ms"),
+)
+
+
+def longest_gap_outside(gaps_ms: Sequence[Sequence[float]], start_ns: int, window_ns: tuple[int, int]) -> float | None:
+    """The longest kept gap (``[offset ms, gap ms]`` from ``start_ns``) that does not overlap ``window_ns`` (the
+    move): the stream's own noise floor beside the downtime; None when no kept gap lies outside the window."""
+    low, high = window_ns
+    outside = [gap for offset, gap in gaps_ms
+               if start_ns + offset * 1e6 + gap * 1e6 < low or start_ns + offset * 1e6 > high]
+    return max(outside) if outside else None
+
+
+def migration_records(key: PointKey, result: Mapping[str, Any], repetition: int) -> list[dict[str, Any]]:
+    """One migration of the proxy VNF (x = 1 VNF): its quantities from the ``stream`` part (Host A) and the
+    ``move`` part (the server); one ``skipped`` ``total_ms`` record with the reason when nothing moved. A
+    stream that never saw the path come back makes downtime a lost sample (it is longer than the stream)."""
+    now = utc_timestamp()
+    stream = result.get("stream") or {}
+    move = result.get("move") or {}
+    if move.get("skipped_reason"):
+        return [key.record("total_ms", 1, "VNFs", None, "ms", repetition, 0, time=now,
+                           skipped_reason=str(move["skipped_reason"]))]
+    records = []
+    for seq, (quantity, unit, part, field) in enumerate(MIGRATION_QUANTITIES):
+        source = stream if part == "stream" else move
+        if field not in source or (quantity != "downtime_ms" and source[field] is None):
+            continue
+        value = source[field]
+        if quantity == "downtime_ms" and not stream.get("recovered", False):
+            value = None
+        records.append(key.record(quantity, 1, "VNFs", value, unit, repetition, seq, time=now))
+    return records
+
+
+def chain_size_mode(mode: str | None, size: int) -> str:
+    """The ``mode`` of a chain RTT sample: the probe mode and the payload size (x is the chain's length)."""
+    return f"{mode or 'icmp'} {int(size)} B"
+
+
+def chain_records(key: PointKey, length: int, result: Mapping[str, Any], repetition: int,
+                  skipped_reason: str | None = None) -> list[dict[str, Any]]:
+    """One chain of ``length`` VNFs (x = k): ``boot_chain_ms`` = Host A's first reply through all k hops minus the
+    server's first start command (null: no reply came, a lost sample); ``rtt_chain_us`` per sample, its ``mode``
+    the probe mode and size (``icmp 64 B``). A chain that cannot run here is one skipped ``boot_chain_ms``."""
+    now = utc_timestamp()
+    if skipped_reason:
+        return [key.record("boot_chain_ms", length, "VNFs", None, "ms", repetition, 0, time=now,
+                           skipped_reason=str(skipped_reason))]
+    echo, start = result.get("echo") or {}, result.get("start") or {}
+    boot = None
+    if echo.get("reply_ns") and start.get("start_ns"):
+        boot = (int(echo["reply_ns"]) - int(start["start_ns"])) / 1e6
+    # the boot time does not depend on the probe mode: no mode, so that every platform's chains compare
+    unmoded = PointKey(run_id=key.run_id, platform=key.platform, label=key.label, metric=key.metric, host=key.host)
+    records = [unmoded.record("boot_chain_ms", length, "VNFs", boot, "ms", repetition, 0, time=now)]
+    rtt = result.get("rtt") or {}
+    seq = 1
+    for entry in rtt.get("results") or []:
+        sized = PointKey(run_id=key.run_id, platform=key.platform, label=key.label, metric=key.metric,
+                         host=key.host, mode=chain_size_mode(rtt.get("mode") or key.mode, entry["size"]))
+        for value in entry.get("rtt_us") or []:
+            records.append(sized.record("rtt_chain_us", length, "VNFs", value, "us", repetition, seq, time=now))
+            seq += 1
+    return records
+
+
 def watched_quantity(metric: str, result: Mapping[str, Any]) -> str:
     """The quantity the stopping rule watches: for memory the exact one where the platform reports it
     (``exact_used_mb``, :mod:`vnflab.memory`), else the server's MemAvailable delta."""
@@ -94,6 +173,8 @@ def watched_values(metric: str, result: Mapping[str, Any]) -> Sequence[float | N
     if metric == "memory":
         derived = result_memory(result)
         return [derived["exact_used_mb"] if "exact_used_mb" in derived else result.get("server_used_mb")]
+    if metric == "migration":
+        return [result.get("stream", {}).get("downtime_ms")]
     if metric == "response":
         entries = result.get("results") or []
         return list(entries[0]["rtt_us"]) if entries else []
@@ -101,4 +182,5 @@ def watched_values(metric: str, result: Mapping[str, Any]) -> Sequence[float | N
 
 
 #: The watched quantity by metric (memory: where the platform reports no per-instance figure).
-WATCHED_QUANTITY = {"boot": "all_ms", "memory": "server_used_mb", "response": "rtt_proxy_us"}
+WATCHED_QUANTITY = {"boot": "all_ms", "memory": "server_used_mb", "response": "rtt_proxy_us",
+                    "migration": "downtime_ms"}

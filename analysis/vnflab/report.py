@@ -9,15 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from vnflab.chain import SLUG as CHAIN_SLUG
+from vnflab.chain import chain_section
 from vnflab.load import Run, load_run
 from vnflab.manifest import assemble_manifest
 from vnflab.markdown import markdown_table
+from vnflab.migration import SLUG as MIGRATION_SLUG
+from vnflab.migration import migration_section
 from vnflab.overhead import DEFAULT_BASELINE, overhead_view
 from vnflab.overhead_plot import write_overhead_figure
 from vnflab.panels import PANELS
@@ -74,6 +78,25 @@ METRIC_DEFINITIONS = """\
   (`instances_cgroup_mb`, the sum of the cgroup charges, beside it for Docker). A batch in which an instance
   lacks its figure is a lost value. `server_used_mb` stays beside it (dotted), the whole-server view with its
   noise; a platform without any per-instance figure is drawn from `server_used_mb`, and the table says so.
+- **VNF migration** (`metric=migration`, x = 1 VNF, the path's proxy; beyond the paper, tag `migration`).
+  Host A sends one echo request every `interval_ms` (1 ms) through the proxy for `duration_s`, a fixed and
+  bounded rate whatever the replies; `lead_in_s` into it, the VNF server runs the platform driver's `migrate`
+  command once. `total_ms` = the command's wall time (CLOCK_REALTIME on the server); `downtime_ms` = the longest
+  time without a reply on Host A (from the first request, between two replies, or to the end of the stream when
+  the path did not come back: then a lost sample); `requests_sent`, `requests_lost` = requests without a reply
+  (a reply may come up to 1 s after the stream's last request); `bytes_transferred` and `platform_downtime_ms`
+  where the platform says (QEMU's `query-migrate`: RAM transferred, its own downtime); `baseline_gap_ms` = the
+  stream's longest gap away from the move (its noise floor, which the downtime must stand out of). A platform
+  without a mechanism on this server journals one `skipped` sample (value null) whose `reason` says why.
+- **Service chains** (`metric=chain`, x = k VNFs in series on one server; beyond the paper, tag `chain`).
+  A -> VNF1 -> ... -> VNFk -> B: hop 1 on the path's A-side bridge (address .3), hop k on the B-side bridge (.3),
+  the k - 1 links between them /30s of the server's `vnflab_chain_cidr` on bridges `vbr-<platform>-<j>`; Host A's
+  requests come from its chain address (.4 of the A side). `boot_chain_ms` = Host A's first echo reply through all
+  k hops (requests one at a time, each waiting 10 ms) minus the server's first hop start command (CLOCK_REALTIME;
+  null when no reply came within `boot_timeout_s`: a lost sample); `rtt_chain_us` = RTT through the chain, as the
+  response probe measures it, its `mode` the probe mode and payload size (`icmp 64 B`). The report sets each k
+  against k times the single VNF's (k = 1) median. A platform whose driver has no `chain` key, or a server without
+  `vnflab_chain_cidr`, journals one `skipped` sample whose `reason` says why.
 - **Statistics.** `n` counts every sample of a point, lost ones included; `lost` the lost ones; every
   other statistic is over the `n - lost` values. CI of the mean = two-sided Student-t 95% interval;
   CIs of the median, p95 and p99 (`tables/summary.csv`) = percentile bootstrap, 2000 resamples with a
@@ -326,9 +349,12 @@ class ReportSections:
     conclusions: Section
     requirements: Section
     sensitivity: Section
+    migration: Section = field(default_factory=lambda: Section(lines=[]))
+    chain: Section = field(default_factory=lambda: Section(lines=[]))
 
     def all(self) -> list[Section]:
-        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements, self.sensitivity]
+        return [self.summary, self.outliers, self.overhead, self.conclusions, self.requirements, self.sensitivity,
+                self.migration, self.chain]
 
 
 def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Path]],
@@ -352,6 +378,8 @@ def render_report(run: Run, summary: pd.DataFrame, figures: Mapping[str, list[Pa
     lines += sections.conclusions.lines
     lines += sections.requirements.lines
     lines += sections.overhead.lines
+    lines += sections.migration.lines
+    lines += sections.chain.lines
     lines += ["## Metric definitions", "", METRIC_DEFINITIONS]
     lines += _stopping_section(run)
     lines += sections.sensitivity.lines
@@ -398,12 +426,16 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
     figures = write_figures(summary, run.paths.figures_dir)
     view = overhead_view(run.samples, opts.baseline)
     figures["overhead"] = write_overhead_figure(view, run.paths.figures_dir)
+    migration, figures[MIGRATION_SLUG] = migration_section(run.samples, run.paths.figures_dir, run.paths.run_dir)
+    chain, figures[CHAIN_SLUG] = chain_section(run.samples, run.paths.figures_dir, run.paths.run_dir)
     sections = ReportSections(
         summary=summary_section(summary, run.samples),
         outliers=outliers_section(summary),
         overhead=overhead_section(view, figures["overhead"], run.paths.run_dir),
         conclusions=conclusions_section(run.samples, load_paper(opts.paper)),
         requirements=requirements_section(summary, load_requirements(opts.weights)),
+        migration=migration,
+        chain=chain,
         sensitivity=sensitivity_section(run.samples),
     )
     for section in sections.all():

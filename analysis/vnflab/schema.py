@@ -17,10 +17,13 @@ SAMPLE_FIELDS: tuple[str, ...] = (
 #: Fields without which a sample cannot be placed in a table.
 REQUIRED_FIELDS: tuple[str, ...] = ("platform", "label", "metric", "quantity", "x", "value", "unit", "status")
 
-METRICS: tuple[str, ...] = ("boot", "response", "memory")
-STATUSES: tuple[str, ...] = ("ok", "lost")
+METRICS: tuple[str, ...] = ("boot", "response", "memory", "migration", "chain")
+#: ``skipped``: nothing could be measured here (no mechanism on this platform or server); the record's
+#: ``reason`` field says why, and its value is null.
+STATUSES: tuple[str, ...] = ("ok", "lost", "skipped")
 
-X_UNITS: dict[str, str] = {"boot": "instances", "response": "B", "memory": "instances"}
+X_UNITS: dict[str, str] = {"boot": "instances", "response": "B", "memory": "instances", "migration": "VNFs",
+                         "chain": "VNFs"}
 
 QUANTITY_UNITS: dict[tuple[str, str], str] = {
     ("boot", "all_ms"): "ms",
@@ -34,6 +37,15 @@ QUANTITY_UNITS: dict[tuple[str, str], str] = {
     ("memory", "available_before_mb"): "MB",
     ("memory", "available_after_mb"): "MB",
     ("memory", "available_restored_mb"): "MB",
+    ("migration", "total_ms"): "ms",
+    ("migration", "downtime_ms"): "ms",
+    ("migration", "requests_lost"): "requests",
+    ("migration", "requests_sent"): "requests",
+    ("migration", "bytes_transferred"): "B",
+    ("migration", "platform_downtime_ms"): "ms",
+    ("migration", "baseline_gap_ms"): "ms",
+    ("chain", "boot_chain_ms"): "ms",
+    ("chain", "rtt_chain_us"): "us",
 }
 
 _LABEL_RE = re.compile(
@@ -91,6 +103,8 @@ def validate_sample(record: Mapping[str, Any], *, consistency: bool = True) -> l
         errors.append(f"value must be finite, got {value!r}")
     if consistency and status == "ok" and value is None:
         errors.append("status ok with a null value")
+    if status == "skipped" and value is not None:
+        errors.append("status skipped with a non-null value")
     if consistency and status == "lost" and value is not None:
         errors.append("status lost with a non-null value")
     expected_unit = QUANTITY_UNITS.get((record["metric"], record["quantity"]))

@@ -57,7 +57,9 @@ def summary_table(samples: pd.DataFrame, points: pd.DataFrame | None = None, con
     Rows are ordered by metric (boot, response, memory, others), quantity (design.md order, then
     others), platform, label, mode, x.
     """
-    frame = samples.assign(mode=samples["mode"].fillna("").astype("str"))
+    # A skipped sample measured nothing (no mechanism here): it is reported with its reason, not as a lost sample.
+    measured = samples[samples["status"] != "skipped"]
+    frame = measured.assign(mode=measured["mode"].fillna("").astype("str"))
     reasons = _stop_reasons(points)
     rows = []
     for key, group in frame.groupby(list(SUMMARY_KEYS), sort=False):

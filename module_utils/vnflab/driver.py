@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 from ansible.module_utils.vnflab import meminfo
 
 REQUIRED_KEYS = ("name", "label", "instance_prefix", "network", "start", "stop")
-COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health")
+COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health", "migrate")
 HEALTH_DEAD = 1  # the exit status of a health command that found its instance dead
 # A health check answers in seconds or not at all: one that hung (a checker deadlocked in a nested dom0)
 # is no verdict after this long, rather than holding the prober's last check for the whole command timeout.
@@ -94,6 +94,15 @@ def validate_spec(spec: Mapping[str, Any]) -> list[str]:
         if value is not None and (not isinstance(value, list) or not value or
                                   not all(isinstance(arg, (str, int)) for arg in value)):
             problems.append(f"'{key}' must be a non-empty list of strings (an argv template)")
+    chain = spec.get("chain")
+    if chain is not None:  # the chain metric: one hop's start (options appended) and stop (name appended)
+        if not isinstance(chain, Mapping):
+            problems.append("'chain' must be a mapping with 'start' and 'stop' argv lists")
+        else:
+            for key in ("start", "stop"):
+                value = chain.get(key)
+                if not isinstance(value, list) or not value or not all(isinstance(arg, (str, int)) for arg in value):
+                    problems.append(f"'chain.{key}' must be a non-empty list of strings (an argv)")
     probe = spec.get("probe", {})
     if not isinstance(probe, Mapping):
         problems.append("'probe' must be a mapping")

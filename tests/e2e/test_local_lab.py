@@ -65,12 +65,17 @@ def lab_leftovers() -> list[str]:
     # Molecule's bridges (vbr-mol, vbr-m-*) are its own, cleaned by its destroy step: a Molecule test may run
     # beside this one.
     found += [f"link {link['ifname']}" for link in links
-              if re.match(r"^(vbr-|va-|vb-|vp-|vnflab-kvm|vm[0-9a-f]{10}-n)", link["ifname"])
+              if re.match(r"^(vbr-|va-|vb-|vp-|vnflab-kvm|vm[0-9a-f]{10}-[nm])", link["ifname"])
               and not re.match(r"^vbr-(mol$|m-)", link["ifname"])]
     rules = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
     found += [f"rule {line}" for line in rules.splitlines() if "vnflab" in line]
     run_dir = Path("/run/vnflab")
-    found += [f"pidfile {p}" for p in run_dir.rglob("*.pid")] if run_dir.is_dir() else []
+    found += [f"pidfile {p}" for p in [*run_dir.rglob("*.pid"), *run_dir.rglob("*.pid.m")]] if run_dir.is_dir() else []
+    # vnflab-microvm's state files: a VM's, and a live migration's destination (.pid.m, .qmp.m, .log.m, .migrate).
+    microvm_state = re.compile(r"\.(pid|pid\.m|taps|qmp|qmp\.m|log|log\.m|migrate|args|cmdline|console)$")
+    kvm_dir = run_dir / "kvm"
+    found += [f"state file {p}" for p in kvm_dir.iterdir() if microvm_state.search(p.name)] if kvm_dir.is_dir() else []
+    # every QEMU the lab started: a VM, or a migration's destination (-incoming unix:/run/vnflab/kvm/NAME.migrate)
     qemu = subprocess.run(["pgrep", "-a", "-f", "qemu-system-x86_64"], capture_output=True, text=True, check=False)
     found += [f"process {line}" for line in qemu.stdout.splitlines() if "/run/vnflab/kvm" in line]
     found += [f"mount {line}" for line in Path("/proc/mounts").read_text().splitlines() if "vnflab" in line]
@@ -123,7 +128,7 @@ def test_run_directory_holds_samples_manifest_tables_figures_and_report(run_dir:
 
 def test_every_record_follows_the_schema_and_nothing_was_lost(run_dir: Path) -> None:
     samples = load_run(run_dir).samples
-    assert set(samples.metric) == {"boot", "response", "memory"}
+    assert set(samples.metric) == {"boot", "response", "memory", "migration", "chain"}
     assert set(samples.platform) == set(PLATFORMS)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     accel = manifest["hosts"]["osv"]["platform_info"]["accelerator"]
@@ -135,6 +140,51 @@ def test_every_record_follows_the_schema_and_nothing_was_lost(run_dir: Path) -> 
     response = samples[samples.metric == "response"]
     assert len(response) >= len(PLATFORMS) * 2 * 3 * 20, "at least 20 samples per platform, size and path"
     assert (response.status == "ok").all(), "the proxy lost packets"
+
+
+def test_migration_of_each_proxy_has_a_downtime_or_a_reason(run_dir: Path) -> None:
+    """kvm: a live migration of the proxy VM under Host A's 1 ms stream; docker: CRIU where this kernel lets it,
+    else a skip saying why; native: not applicable. Every migration is journaled whole (nothing lost)."""
+    samples = load_run(run_dir).samples
+    migration = samples[samples.metric == "migration"]
+    for platform in PLATFORMS:
+        rows = migration[migration.platform == platform]
+        assert not rows.empty, f"{platform}: no migration journaled"
+        if (rows.status == "skipped").any():
+            assert platform != "kvm", f"kvm must migrate here: {rows.reason.tolist()}"
+            assert len(rows) == 1 and rows.reason.str.len().min() > 10, rows.to_dict("records")
+            continue
+        by = {quantity: group for quantity, group in rows.groupby("quantity")}
+        assert {"total_ms", "downtime_ms", "requests_lost", "requests_sent"} <= set(by), set(by)
+        downtime = by["downtime_ms"]
+        assert (downtime.status == "ok").all(), f"{platform}: the path did not come back after the migration"
+        assert (downtime.value > 0).all() and (by["total_ms"].value > 0).all()
+        assert (by["requests_sent"].value > 1000).all()
+    native = migration[migration.platform == "native"]
+    assert native.empty or (native.status == "skipped").all()
+    assert (run_dir / "tables" / "migration_downtime.csv").is_file()
+
+
+def test_service_chains_of_one_and_two_vnfs_have_rtts_growing_with_k(run_dir: Path) -> None:
+    """docker, kvm and native chain k in {1, 2} proxy VNFs (the quick profile): the chain answered (a boot time),
+    and its median RTT at each size grows with k; a platform without a chain hop is one skip with its reason."""
+    samples = load_run(run_dir).samples
+    chain = samples[samples.metric == "chain"]
+    for platform in PLATFORMS:
+        rows = chain[chain.platform == platform]
+        assert not rows.empty, f"{platform}: no chain journaled"
+        if (rows.status == "skipped").any():
+            assert platform not in ("docker", "kvm", "native"), f"{platform} must chain here: {rows.reason.tolist()}"
+            assert len(rows) == 1 and rows.reason.str.len().min() > 10, rows.to_dict("records")
+            continue
+        boot = rows[rows.quantity == "boot_chain_ms"]
+        assert set(boot.x) == {1, 2} and (boot.status == "ok").all() and (boot.value > 0).all(), boot
+        rtt = rows[(rows.quantity == "rtt_chain_us")]
+        assert (rtt.status == "ok").mean() > 0.95, f"{platform}: the chain lost requests"
+        for mode, by_size in rtt.groupby("mode"):
+            medians = by_size[by_size.status == "ok"].groupby("x").value.median()
+            assert medians[2] > medians[1], f"{platform} {mode}: RTT does not grow with k: {medians.to_dict()}"
+    assert (run_dir / "tables" / "chain_rtt.csv").is_file()
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)

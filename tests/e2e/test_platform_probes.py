@@ -56,7 +56,7 @@ def lab_owned(leftovers: list[str]) -> set[str]:
     without the lab lock; they are not this teardown's to remove.
     """
     platforms = "|".join(re.escape(server.platform) for server in vnf_servers())
-    ours = re.compile(rf"vbr-({platforms})-|^netns vnflab-|^link (va-|vb-|vp-|vnflab-kvm|vm[0-9a-f]{{10}}-n)"
+    ours = re.compile(rf"vbr-({platforms})-|^netns vnflab-|^link (va-|vb-|vp-|vnflab-kvm|vm[0-9a-f]{{10}}-[nm])"
                       r"|^pidfile |^process |/run/netns/vnflab|/run/vnflab")
     return {item for item in leftovers if ours.search(item)}
 

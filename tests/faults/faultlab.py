@@ -165,4 +165,13 @@ def host_snapshot() -> dict[str, Any]:
         "forward_policy": next((line for line in forward.splitlines() if line.startswith("-P FORWARD")), None),
         "units": units,
         "lab_state_dir": sorted(os.listdir("/var/lib/vnflab")) if Path("/var/lib/vnflab").is_dir() else None,
+        # pidfiles of what the lab runs (a VM's NAME.pid, a live migration's destination NAME.pid.m) and their QEMUs
+        "lab_pidfiles": sorted(str(p) for p in Path("/run/vnflab").rglob("*.pid*")),
+        "lab_qemus": lab_qemus(),
     }
+
+
+def lab_qemus() -> list[str]:
+    """Command lines of the QEMUs the lab runs (VMs, live migrations' destinations: their state is /run/vnflab)."""
+    found = subprocess.run(["pgrep", "-a", "-f", "qemu-system-x86_64"], capture_output=True, text=True, check=False)
+    return sorted(line.split(" ", 1)[1] for line in found.stdout.splitlines() if "/run/vnflab/" in line)

@@ -121,3 +121,28 @@ def test_health_says_why_a_container_is_dead(docker_driver: dict[str, Any], fake
 
 def test_health_of_a_missing_container(docker_driver: dict[str, Any], fake_docker: Path) -> None:
     assert health(docker_driver, fake_docker) == "container vnflab-docker-0 is gone"
+
+
+MIGRATE = Path(__file__).resolve().parents[2] / "roles" / "platform_docker" / "files" / "vnflab-docker-migrate"
+
+
+def run_migrate(bin_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(MIGRATE), "vnflab-docker-proxy"], capture_output=True, text=True,
+                          env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=False, timeout=30)
+
+
+def test_migrate_where_criu_cannot_run_says_why_with_exit_3(tmp_path: Path) -> None:
+    """Exit 3 = the mechanism is not here: the migration is journaled as skipped with these words."""
+    (tmp_path / "criu").write_text(
+        "#!/bin/sh\necho 'Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds' >&2\nexit 1\n")
+    (tmp_path / "criu").chmod(0o755)
+    done = run_migrate(tmp_path)
+    assert done.returncode == 3 and "criu check failed" in done.stderr and "vDSO area bounds" in done.stderr
+
+
+def test_migrate_without_an_experimental_engine_says_why_with_exit_3(tmp_path: Path) -> None:
+    for tool, body in (("criu", "exit 0"), ("docker", "echo false")):
+        (tmp_path / tool).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / tool).chmod(0o755)
+    done = run_migrate(tmp_path)
+    assert done.returncode == 3 and "experimental" in done.stderr

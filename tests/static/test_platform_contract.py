@@ -19,7 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORIES = [ROOT / "inventory" / "local", ROOT / "inventory" / "example-real"]
 DRIVER_KEYS = {"name", "label", "instance_prefix", "network", "start", "stop"}
-OPTIONAL_DRIVER_KEYS = {"pid", "own_cgroup", "memory_kib", "health", "server_available_mb", "max_parallel", "probe"}
+OPTIONAL_DRIVER_KEYS = {"pid", "own_cgroup", "memory_kib", "health", "server_available_mb", "max_parallel", "probe",
+                        "migrate", "chain"}
 TEMPLATE_FIELDS = {"name", "index", "address", "prefix_len", "gateway", "mac"}
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 

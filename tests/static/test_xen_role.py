@@ -510,3 +510,35 @@ def test_stop_all_counts_a_domain_destroyed_meanwhile_as_stopped(fake_xl: Path) 
         done = domu(fake_xl, "stop-all", "--prefix", "vnflab-xen-")
         assert done.returncode == status, done.stderr
         assert "vnflab-xen-0 is an invalid domain identifier" in done.stderr
+
+
+def test_domu_migrate_runs_xl_migrate_to_this_server_without_ssh(fake_xl: Path) -> None:
+    (fake_xl / "created").touch()
+    done = domu(fake_xl, "migrate", "vnflab-xen-proxy")
+    assert done.returncode == 0, done.stderr
+    calls = (fake_xl / "calls.log").read_text().splitlines()
+    assert "xl migrate -s env vnflab-xen-proxy VNFLAB_LOCAL_MIGRATION=1" in calls
+    # what xl runs under /bin/sh on the receiving end: this server's xl, no ssh
+    done = subprocess.run(["/bin/sh", "-c", "exec env VNFLAB_LOCAL_MIGRATION=1 echo migrate-receive"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "migrate-receive"
+
+
+def test_domu_migrate_of_a_guest_that_cannot_suspend_is_a_result_with_console_evidence(fake_xl: Path) -> None:
+    (fake_xl / "created").touch()
+    (fake_xl / "console" / "guest-vnflab-xen-proxy.log").write_text("Mini-OS: no suspend support\n")
+    xl = fake_xl / "bin" / "xl"
+    xl.write_text(xl.read_text().replace(
+        'case "$1" in', 'case "$1" in\n  migrate) echo "libxl: error: guest did not suspend" >&2; exit 1 ;;'))
+    done = domu(fake_xl, "migrate", "vnflab-xen-proxy")
+    assert done.returncode == 3
+    assert "did not suspend" in done.stderr and "Mini-OS: no suspend support" in done.stderr
+
+
+def test_domu_migrate_other_failures_fail(fake_xl: Path) -> None:
+    (fake_xl / "created").touch()
+    xl = fake_xl / "bin" / "xl"
+    xl.write_text(xl.read_text().replace(
+        'case "$1" in', 'case "$1" in\n  migrate) echo "libxl: error: receiver failed" >&2; exit 1 ;;'))
+    done = domu(fake_xl, "migrate", "vnflab-xen-proxy")
+    assert done.returncode == 2 and "xl migrate vnflab-xen-proxy failed" in done.stderr

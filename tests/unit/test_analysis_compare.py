@@ -154,3 +154,57 @@ def test_cli_compare_outputs_and_exit_codes(runs: tuple[Path, Path], tmp_path: P
     assert (tmp_path / "cmp" / "compare.csv").read_text() == csv
     assert (tmp_path / "cmp" / "compare.tex").read_text().startswith("\\begin{table}")
     assert main(["compare", a, str(tmp_path / "missing")]) == 1
+
+
+def test_migration_downtime_is_compared_and_skips_are_not(tmp_path: Path) -> None:
+    from vnflab.journal import Journal
+    from vnflab.records import PointKey, migration_records
+
+    def run_with_downtimes(name: str, downtimes: list[float]) -> Path:
+        run_dir = write_run(tmp_path / name)
+        kvm = PointKey(run_id=name, platform="kvm", label="kvm/linux-microvm (tcg, stand-in for OSv)",
+                       metric="migration", host="vnflab-a")
+        docker = PointKey(run_id=name, platform="docker", metric="migration", host="vnflab-a",
+                          label="docker/debian12-iptables (native, stand-in for CoreOS)")
+        records = [record for repetition, downtime in enumerate(downtimes) for record in migration_records(
+            kvm, {"stream": {"downtime_ms": downtime, "lost": 1, "sent": 9000, "recovered": True},
+                  "move": {"total_ms": 500.0}}, repetition)]
+        records += migration_records(docker, {"move": {"skipped_reason": "criu check failed"}}, 0)
+        Journal(run_dir / "samples.jsonl").append(records)
+        return run_dir
+
+    a = run_with_downtimes("a", [50.0 + i for i in range(12)])
+    b = run_with_downtimes("b", [500.0 + i for i in range(12)])
+    table = compare_runs(load_run(a).samples, load_run(b).samples)
+    migration = table[table["metric"] == "migration"]
+    downtime = migration[migration["quantity"] == "downtime_ms"].iloc[0]
+    assert downtime["platform"] == "kvm" and downtime["verdict"] == "regression"
+    assert set(migration["platform"]) == {"kvm"}
+
+
+def test_chain_rtt_per_size_and_boot_are_compared_and_skips_are_not(tmp_path: Path) -> None:
+    from vnflab.journal import Journal
+    from vnflab.records import PointKey, chain_records
+
+    def run_with_hop_cost(name: str, per_hop_us: float) -> Path:
+        run_dir = write_run(tmp_path / name)
+        docker = PointKey(run_id=name, platform="docker", metric="chain", host="vnflab-a", mode="icmp",
+                          label="docker/debian12-iptables (native, stand-in for CoreOS)")
+        xen = PointKey(run_id=name, platform="xen", label="xen/clickos (tcg, real)", metric="chain", host="vnflab-a")
+        records = []
+        for k in (1, 2):
+            rtts = [100.0 + k * per_hop_us + i for i in range(12)]
+            records += chain_records(docker, k, {
+                "echo": {"reply_ns": 2 * 10**9}, "start": {"start_ns": 10**9},
+                "rtt": {"mode": "icmp", "results": [{"size": 64, "rtt_us": rtts}]}}, 0)
+        records += chain_records(xen, 1, {}, 0, skipped_reason="not implemented: no chain key")
+        Journal(run_dir / "samples.jsonl").append(records)
+        return run_dir
+
+    table = compare_runs(load_run(run_with_hop_cost("a", 20.0)).samples,
+                         load_run(run_with_hop_cost("b", 200.0)).samples)
+    chain = table[table["metric"] == "chain"]
+    assert set(chain["platform"]) == {"docker"}, "a skipped chain is no sample to compare"
+    rtt = chain[(chain["quantity"] == "rtt_chain_us") & (chain["x"] == 2)].iloc[0]
+    assert rtt["mode"] == "icmp 64 B" and rtt["verdict"] == "regression"
+    assert set(chain["quantity"]) == {"rtt_chain_us", "boot_chain_ms"}

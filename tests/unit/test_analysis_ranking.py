@@ -56,9 +56,10 @@ def test_overlapping_cis_are_ties(summary: pd.DataFrame) -> None:
 
 def test_default_weights_and_a_custom_file(tmp_path: Path) -> None:
     spec = load_requirements()
-    assert [r.section for r in spec.requirements] == ["V-A", "V-B", "V-C", "V-D"]
+    assert [r.section for r in spec.requirements] == ["V-A", "V-B", "V-B-chain", "V-C", "V-D", "V-mig"]
     assert spec.requirements[0].weights == {"boot": 1.0, "memory": 1.0}
-    assert [m.metric for m in spec.requirements[2].metrics] == ["response"]
+    assert [m.metric for m in spec.requirements[3].metrics] == ["response"]
+    assert spec.requirements[2].weights == {"boot": 1.0, "memory": 1.0, "chain": 1.0}
     custom = json.loads((Path(__file__).parents[2] / "analysis/vnflab/data/requirements.json").read_text())
     custom["requirements"][0]["weights"] = {"boot": 2, "memory": 0}
     path = tmp_path / "weights.json"

@@ -31,7 +31,8 @@ def test_filter_module_exports_every_filter() -> None:
         "vnflab_host_address", "vnflab_path_addresses", "vnflab_measured_servers",
         "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname", "vnflab_mac", "vnflab_netmask",
         "vnflab_keyvalue", "vnflab_network_of", "vnflab_emulated_servers", "vnflab_failed_points",
-        "vnflab_lab_networks", "vnflab_network_problems", "vnflab_list_problems",
+        "vnflab_lab_networks", "vnflab_network_problems", "vnflab_list_problems", "vnflab_chain_hops",
+        "vnflab_chain_ends",
     }
     assert all(callable(function) for function in filters.values())
 
@@ -356,3 +357,44 @@ def test_lab_networks_lists_the_docker_engines_and_the_management_networks() -> 
         ("coreos", "platform_docker_address_pools[0].base", "198.19.240.0/22"),
         ("clickos", "vnflab_emulated_server.address (management network)", "198.18.200.10/24"),
     ]
+
+
+PATH = {"a_side_cidr": "198.18.11.0/24", "b_side_cidr": "198.18.12.0/24"}
+
+
+def test_chain_hops_link_each_hop_to_the_next_and_the_ends_to_the_path() -> None:
+    hops = flt.vnflab_chain_hops(PATH, "198.18.13.0/24", 3, "docker")
+    assert [h["name"] for h in hops] == ["vnflab-docker-c3-1", "vnflab-docker-c3-2", "vnflab-docker-c3-3"]
+    assert [(h["bridge_a"], h["bridge_b"]) for h in hops] == [
+        ("vbr-docker-a", "vbr-docker-1"), ("vbr-docker-1", "vbr-docker-2"), ("vbr-docker-2", "vbr-docker-b")]
+    assert hops[0]["address_a"] == "198.18.11.3/24" and hops[-1]["address_b"] == "198.18.12.3/24"
+    # each link: the upstream hop at .1, the downstream hop at .2
+    for before, after in zip(hops, hops[1:], strict=False):
+        assert before["downstream"] == after["address_a"].split("/")[0]
+        assert after["upstream"] == before["address_b"].split("/")[0]
+    assert hops[0]["upstream"] == hops[0]["client"] == "198.18.11.4" and hops[-1]["downstream"] == "198.18.12.2"
+    assert all(len(h[key]) <= 15 for h in hops for key in ("bridge_a", "bridge_b", "veth_a", "veth_b"))
+
+
+def test_a_chain_of_one_is_a_single_proxy_beside_the_path_proxy() -> None:
+    [hop] = flt.vnflab_chain_hops(PATH, "198.18.13.0/24", 1, "kvm")
+    assert (hop["bridge_a"], hop["bridge_b"]) == ("vbr-kvm-a", "vbr-kvm-b")
+    assert (hop["address_a"], hop["address_b"]) == ("198.18.11.3/24", "198.18.12.3/24")
+    assert flt.vnflab_chain_ends(PATH) == {"entry": "198.18.11.3", "client": "198.18.11.4",
+                                           "client_cidr": "198.18.11.4/24", "exit": "198.18.12.3"}
+
+
+@pytest.mark.parametrize(("cidr", "length"), [("198.18.13.0/24", 9), ("198.18.13.0/24", 0), ("198.18.13.0/30", 3),
+                                              ("10.0.0.0/24", 2)])
+def test_chain_hops_refuse_what_does_not_fit(cidr: str, length: int) -> None:
+    with pytest.raises(AnsibleFilterError):
+        flt.vnflab_chain_hops(PATH, cidr, length, "docker")
+
+
+def test_the_chain_network_is_checked_for_overlaps() -> None:
+    hostvars = {"s": {"vnflab_path": PATH, "vnflab_instance_cidr": "198.19.8.0/21",
+                      "vnflab_chain_cidr": "198.18.12.0/25"}}
+    rows = flt.vnflab_network_vars(["s"], hostvars)
+    assert {"host": "s", "variable": "vnflab_chain_cidr", "value": "198.18.12.0/25"} in rows
+    assert any("vnflab_chain_cidr" in problem and "overlaps" in problem
+               for problem in flt.vnflab_network_problems(rows))

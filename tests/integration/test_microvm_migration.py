@@ -47,13 +47,15 @@ set -eu
 mount -t sysfs sysfs /sys
 ip link set lo up
 ip link add wt23mbr0 type bridge && ip address add 198.18.253.1/24 dev wt23mbr0 && ip link set wt23mbr0 up
-M={microvm} D={state}/vms O={state}
-trap '$M stop vm0 --state-dir $D' EXIT
+# The VMs' state in a directory the -runas user can reach, as the lab's /run/vnflab/kvm (pytest's is root's only).
+M={microvm} D=$(mktemp -d /run/vnflab-migration-test.XXXXXX) O={state}
+chmod 0755 $D; mkdir -p $O
+trap '$M stop vm0 --state-dir $D; rm -rf $D' EXIT
 # What is left of the VM: its state files, and every QEMU started with a pidfile in D ("PID" a line).
 qemus() {{ pgrep -f -- "^qemu-system-x86_64 .*-pidfile $D/" | sort || true; }}
 snapshot() {{ (cd $D && ls vm0.* | sort) >$O/$1.files; qemus >$O/$1.qemu; }}
 answers() {{ ping -c3 -W2 198.18.253.10 >/dev/null; }}
-$M start vm0 --accel tcg --bridge wt23mbr0 --mac 02:00:c6:12:fd:0a --state-dir $D {start}
+$M start vm0 --accel tcg --bridge wt23mbr0 --mac 02:00:c6:12:fd:0a --state-dir $D --runas nobody {start}
 i=0; until ping -c1 -W1 198.18.253.10 >/dev/null 2>&1; do i=$((i+1)); [ $i -lt 120 ] || exit 9; sleep 1; done
 snapshot started; cat $D/vm0.pid >$O/started.pid
 {python} - <<'PY' >$O/stream.json &

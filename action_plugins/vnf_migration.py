@@ -4,37 +4,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-from ansible.utils.vars import merge_hash
 
-from vnflab.journal import Journal
-from vnflab.records import PointKey, longest_gap_outside, migration_records
+from vnflab.ansible_record import KeyOf, RecordPartAction
+from vnflab.records import longest_gap_outside, migration_records
 
 
-class ActionModule(ActionBase):
+class ActionModule(RecordPartAction):
     """``stream`` and ``move`` run the module on their host (``stream`` asynchronously); ``record`` writes the
     migration's samples into the run's ``samples.jsonl`` on the controller, and runs no module."""
 
-    _supports_async = True
-    _supports_check_mode = True
+    METRIC = "migration"
 
-    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        if args.get("part") != "record":
-            wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-            result = merge_hash(result, self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
-            if not wrap_async:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
-            return result
-        journal = args.get("journal") or {}
-        for key in ("path", "run_id", "platform", "label"):
-            if not journal.get(key):
-                raise AnsibleActionFail(f"journal.{key} is required")
+    def record(self, args: dict[str, Any], key_of: KeyOf) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         stream, move = args.get("stream") or {}, args.get("move") or {}
         if not move.get("skipped_reason"):
             for name, part in (("stream", stream), ("move", move)):
@@ -52,13 +36,7 @@ class ActionModule(ActionBase):
             # the stream's noise floor: its longest gap away from the move (the downtime should stand out of it)
             stream = {**stream, "baseline_gap_ms": longest_gap_outside(
                 stream["gaps_ms"], int(stream["start_ns"]), (int(move["start_ns"]), int(move["end_ns"])))}
-        key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
-                       label=str(journal["label"]), metric="migration",
-                       host=str((task_vars or {}).get("inventory_hostname", "")), mode=stream.get("mode"))
-        records = migration_records(key, {"stream": stream, "move": move}, int(args.get("repetition") or 0))
-        if self._task.check_mode:
-            return {**result, "changed": False, "records": records}
-        written = Journal(Path(journal["path"]) / "samples.jsonl").append(records)
-        return {**result, "changed": False, "samples_written": written,
-                "skipped_reason": move.get("skipped_reason"),
-                "downtime_ms": stream.get("downtime_ms"), "total_ms": move.get("total_ms")}
+        records = migration_records(key_of(stream.get("mode")), {"stream": stream, "move": move},
+                                    int(args.get("repetition") or 0))
+        return records, {"skipped_reason": move.get("skipped_reason"), "downtime_ms": stream.get("downtime_ms"),
+                         "total_ms": move.get("total_ms")}

@@ -42,6 +42,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from vnflab.ansible_record import checked_journal
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
 from vnflab.records import PointKey, watched_quantity, watched_values
 from vnflab.resume import read_point_progress
@@ -165,9 +166,7 @@ class MeasureAction(ActionBase):
         if self._task.check_mode or not journal:
             result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
             return result
-        for key in ("path", "run_id", "platform", "label"):
-            if not journal.get(key):
-                raise AnsibleActionFail(f"journal.{key} is required")
+        checked_journal(journal)
         rule = stopping_rule(repeat or {"min_samples": 1, "max_samples": 1})
         failed_batches_allowed = max_failed_batches(repeat)
         run_dir = Path(journal["path"])

@@ -62,6 +62,13 @@ options:
       - Where the action plugin appends samples on the controller (C(path)) and the record fields it adds
         (C(run_id), C(platform), C(label)). Ignored without the action plugin.
     type: dict
+  points_after:
+    description:
+      - How many points of this metric the task's later loop items measure on this server; with
+        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
+        and those. Ignored without the action plugin.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - vnflab_instances
 attributes:

@@ -19,6 +19,7 @@ MAX_PPS = 10**7  # the boot prober's bound
 CONTROLLER_OPTIONS: dict[str, dict[str, Any]] = {
     "repeat": {"type": "dict", "required": False},
     "journal": {"type": "dict", "required": False},
+    "points_after": {"type": "int", "required": False, "default": 0},
 }
 
 # Options of the probe modules that start instances (vnf_boot_time, vnf_memory).

@@ -148,11 +148,11 @@ from ansible.module_utils.vnflab.preflight import (
     interface_addresses,
     interfaces_holding,
     meminfo_mb,
+    nearest_existing_dir,
     network_problems,
     nic_problems,
     route_device,
     secure_boot_state,
-    nearest_existing_dir,
     xl_free_memory_mb,
 )
 

@@ -36,4 +36,7 @@ def test_a_closed_bridge_drops_routed_ipv4_both_ways_and_all_ipv6_and_absent_rem
     assert [line for line in ipv6 if line.startswith("-A")] == [
         '-A FORWARD -i vbr-t-i -m comment --comment "vnflab closed lab (IPv6)" -j DROP',
         '-A FORWARD -o vbr-t-i -m comment --comment "vnflab closed lab (IPv6)" -j DROP']
-    assert "-A FORWARD" not in rules["absent"]
+    assert "-A FORWARD" not in rules["absent"]  # the rule added twice is gone too
+    assert rules["again_changed"] is False  # idempotent
+    # check mode names each rule once and changes nothing (the rules were still there for the real removal)
+    assert rules["check_changed"] is True and len(rules["check_removed"]) == 5

@@ -10,22 +10,20 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 
 from vnflab.ansible_measure import MeasureAction
-from vnflab.records import response_records
+from vnflab.metrics import RESPONSE
 
 DEFAULT_MAX_LOSS_FRACTION = 0.05
-DEFAULT_SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65507]
 
 
 class ActionModule(MeasureAction):
-    METRIC = "response"
-    build_records = staticmethod(response_records)
+    METRIC = RESPONSE.name
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-        sizes = DEFAULT_SIZES if args.get("sizes") is None else args["sizes"]
+        sizes = list(RESPONSE.default_xs) if args.get("sizes") is None else args["sizes"]
         if not sizes:
             raise AnsibleActionFail("sizes is empty: a response-time run needs at least one size "
                                     "(vnflab_response_sizes)")
-        return [(int(size), "B", {**args, "sizes": [int(size)]}) for size in sizes]
+        return [(int(size), RESPONSE.x_unit, {**args, "sizes": [int(size)]}) for size in sizes]
 
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
         batch = int(repeat.get("batch", args.get("samples", 20)))

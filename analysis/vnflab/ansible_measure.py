@@ -35,7 +35,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +44,10 @@ from ansible.plugins.action import ActionBase
 
 from vnflab.ansible_record import checked_journal
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
-from vnflab.records import PointKey, watched_quantity, watched_values
+from vnflab.metrics import METRICS
+from vnflab.records import PointKey
 from vnflab.resume import read_point_progress
 from vnflab.stopping import StoppingRule
-
-RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
 
 DEFAULT_MAX_FAILED_BATCHES = 2
 
@@ -128,7 +127,6 @@ class MeasureAction(ActionBase):
     TRANSFERS_FILES = False
     METRIC = ""
     STOPS_LEFTOVERS = False  # the module takes state: absent (stop the batch's instances, nothing else)
-    build_records: RecordBuilder
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
         """(x, x_unit, module args) of each point; one point by default."""
@@ -177,7 +175,7 @@ class MeasureAction(ActionBase):
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric=self.METRIC,
                        host=str((task_vars or {}).get("inventory_hostname", "")),
-                       mode=args.get("mode", "icmp") if self.METRIC == "response" else None)
+                       mode=METRICS[self.METRIC].mode_of(args))
         summaries = []
         written = 0
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
@@ -232,7 +230,7 @@ class MeasureAction(ActionBase):
                     outcome["failed_batches"] = failed_batches
                     return {**result, **outcome}
                 try:
-                    written += samples.append(self.build_records(key, outcome, batch))
+                    written += samples.append(METRICS[self.METRIC].build_records(key, outcome, batch))
                     if isinstance(outcome.get("probe"), Mapping):
                         batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
                 except OSError as exc:  # a full results disk: stop here, saying so, with what was journaled
@@ -240,8 +238,8 @@ class MeasureAction(ActionBase):
                             "failed_batches": failed_batches,
                             "msg": f"x={x} {x_unit}: cannot journal batch {batch} in {run_dir}: {exc}; the task stops "
                                    f"here, with the {written} sample(s) it journaled before"}
-                batch_values = watched_values(self.METRIC, outcome)
-                quantity = watched_quantity(self.METRIC, outcome)
+                batch_values = METRICS[self.METRIC].watched_values(outcome)
+                quantity = METRICS[self.METRIC].watched_quantity(outcome)
                 values.extend(batch_values)
                 down = self.judge_batch(values, batch_values, repeat or {}, f"x={x} {x_unit}", measured_here == 0)
                 measured_here += 1

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vnflab.metrics import METRICS
+
 METRICS_BY_PROFILE_KEY: dict[str, str] = {
-    "vnflab_boot_counts": "boot", "vnflab_response_sizes": "response", "vnflab_memory_counts": "memory",
-}
+    metric.sweep_variable: name for name, metric in METRICS.items() if metric.sweep_variable is not None}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def planned_points(profile: Mapping[str, Any], servers: list[Server], metrics: s
             continue
         xs = [int(x) for x in profile.get(key, [])]
         for server in servers:
-            capped = metric != "response" and server.max_instances is not None
+            capped = METRICS[metric].capped_by_instances and server.max_instances is not None
             total += len([x for x in xs if not capped or x <= int(server.max_instances or 0)])
     return total
 

@@ -7,7 +7,7 @@ loop (:mod:`vnflab.ansible_measure`) asks :func:`read_point_progress`:
 - a point with a line in ``points.jsonl`` finished: it is skipped, and its summary is returned as it was;
 - a point with samples but no ``points.jsonl`` line was cut by the kill: its batches stay as journaled
   (every complete line of a batch the kill cut too), its next batch takes the next repetition number, and
-  the stopping rule starts from its journaled values (the watched quantity of :mod:`vnflab.records`), its
+  the stopping rule starts from its journaled values (the watched quantity of :mod:`vnflab.metrics`), its
   failed batches (``failures.jsonl``) and its time so far (first to last journaled sample of the point, a
   lower bound: the batch that was running when the run was killed is not counted);
 - any other point is measured from repetition 0.
@@ -15,7 +15,7 @@ loop (:mod:`vnflab.ansible_measure`) asks :func:`read_point_progress`:
 So no repetition number repeats within a point and no batch is measured twice. The journals are only read;
 the next append repairs a torn last line (:class:`vnflab.journal.Journal`).
 
-Stdlib only (plus :mod:`vnflab.memory` for the memory quantity), read by the action plugins.
+Stdlib only (plus :mod:`vnflab.metrics` for the watched quantity), read by the action plugins.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vnflab.memory import derived_memory_records
-from vnflab.records import WATCHED_QUANTITY, PointKey
+from vnflab.metrics import METRICS
+from vnflab.records import PointKey
 
 #: The fields that name one point in samples.jsonl, points.jsonl and failures.jsonl.
 POINT_FIELDS = ("run_id", "platform", "label", "metric", "host", "mode", "x", "x_unit")
@@ -85,14 +85,8 @@ def _time(record: Mapping[str, Any]) -> datetime | None:
 
 
 def _watched(metric: str, records: list[dict[str, Any]]) -> tuple[str, dict[int, list[float | None]]]:
-    """The watched quantity and its values by repetition, as the loop accumulated them (records.watched_values)."""
-    if metric == "memory":
-        derived = [r for r in derived_memory_records(records) if r["quantity"] == "exact_used_mb"]
-        quantity = "exact_used_mb" if derived else WATCHED_QUANTITY["memory"]
-        source = derived or records
-    else:
-        quantity = WATCHED_QUANTITY[metric]
-        source = records
+    """The watched quantity and its values by repetition, as the loop accumulated them (Metric.watched_values)."""
+    quantity, source = METRICS[metric].watched_records(records)
     by_repetition: dict[int, list[float | None]] = {}
     for record in sorted(source, key=lambda r: (int(r["repetition"]), r.get("seq") or 0)):
         if record.get("quantity") == quantity:

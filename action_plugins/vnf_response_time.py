@@ -10,9 +10,8 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 
 from vnflab.ansible_measure import MeasureAction
+from vnflab.limits import MAX_LOSS_FRACTION
 from vnflab.metrics import RESPONSE
-
-DEFAULT_MAX_LOSS_FRACTION = 0.05
 
 
 class ActionModule(MeasureAction):
@@ -37,7 +36,7 @@ class ActionModule(MeasureAction):
             when = "the first" if first_of_task else "a batch of"
             return (f"{point}: no reply through the proxy to any of {when} {len(batch_values)} requests: the path is "
                     "down (did its VNF server or proxy fail?); the batch is journaled as lost samples")
-        threshold = float(repeat.get("max_loss_fraction", DEFAULT_MAX_LOSS_FRACTION))
+        threshold = float(repeat.get("max_loss_fraction", MAX_LOSS_FRACTION))
         lost = sum(value is None for value in point_values)
         if point_values and lost / len(point_values) > threshold:
             return (f"{point}: {lost} of {len(point_values)} requests through the proxy lost "

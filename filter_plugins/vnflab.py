@@ -10,6 +10,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from vnflab.limits import LIMITS
+
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 PROXY_INDEX = 1
 HOST_INDEX = 2
@@ -234,6 +236,14 @@ def vnflab_list_problems(value: Any, variable: str, lowest: int, highest: int) -
     return problems
 
 
+def vnflab_limit(name: str) -> Any:
+    """A limit or default of module_utils/vnflab/limits.py by name ('max_instances' | vnflab_limit)."""
+    try:
+        return LIMITS[name]
+    except KeyError:
+        raise AnsibleFilterError(f"vnflab_limit: no limit {name!r}; known: {', '.join(sorted(LIMITS))}") from None
+
+
 def vnflab_in_lab_range(cidr_or_address: str) -> bool:
     try:
         net = ipaddress.ip_network(str(cidr_or_address), strict=False)
@@ -289,6 +299,7 @@ class FilterModule:
             "vnflab_lab_networks": vnflab_lab_networks,
             "vnflab_network_problems": vnflab_network_problems,
             "vnflab_list_problems": vnflab_list_problems,
+            "vnflab_limit": vnflab_limit,
             "vnflab_ifname": vnflab_ifname,
             "vnflab_mac": vnflab_mac,
             "vnflab_netmask": vnflab_netmask,

@@ -115,6 +115,7 @@ import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.echo_probe import EchoProber
+from ansible.module_utils.vnflab.limits import DEFAULT_SIZES
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
     check_between,
@@ -162,7 +163,7 @@ def main() -> None:
     argument_spec = dict(
         paths=dict(type="dict", required=True),
         sizes=dict(type="list", elements="int",
-                   default=[64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65507]),
+                   default=list(DEFAULT_SIZES)),
         samples=dict(type="int", default=20),
         warmup=dict(type="int", default=3),
         interval_ms=dict(type="float", default=2.0),

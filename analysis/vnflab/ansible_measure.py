@@ -44,20 +44,19 @@ from ansible.plugins.action import ActionBase
 
 from vnflab.ansible_record import checked_journal
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
+from vnflab.limits import CONFIDENCE, MAX_FAILED_BATCHES, REL_HALF_WIDTH
 from vnflab.metrics import METRICS
 from vnflab.records import PointKey
 from vnflab.resume import read_point_progress
 from vnflab.stopping import StoppingRule
-
-DEFAULT_MAX_FAILED_BATCHES = 2
 
 
 def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
     try:
         return StoppingRule(
             min_samples=int(repeat["min_samples"]), max_samples=int(repeat["max_samples"]),
-            rel_half_width=float(repeat.get("rel_half_width", 0.05)),
-            confidence=float(repeat.get("confidence", 0.95)),
+            rel_half_width=float(repeat.get("rel_half_width", REL_HALF_WIDTH)),
+            confidence=float(repeat.get("confidence", CONFIDENCE)),
             time_budget_s=float(repeat["time_budget_s"]) if repeat.get("time_budget_s") is not None else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleActionFail(f"repeat: {exc}") from exc
@@ -65,7 +64,7 @@ def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
 
 def max_failed_batches(repeat: Mapping[str, Any] | None) -> int:
     """How many batches of one point may fail to start (each journaled and measured again)."""
-    value = (repeat or {}).get("max_failed_batches", DEFAULT_MAX_FAILED_BATCHES)
+    value = (repeat or {}).get("max_failed_batches", MAX_FAILED_BATCHES)
     try:
         count = int(str(value).strip()) if not isinstance(value, bool) else -1
     except ValueError:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vnflab import records
+from vnflab.limits import DEFAULT_SIZES, MAX_INSTANCES, MAX_PAYLOAD
 from vnflab.memory import derived_memory_records, result_memory
 
 #: Builds one batch's (or one part-recorded run's) sample records; see :mod:`vnflab.records`.
@@ -107,13 +108,6 @@ class Metric:
         if self.result_watch is None:
             raise ValueError(f"metric {self.name!r} is not measured under the stopping rule")
         return self.result_watch(result)
-
-
-# ------------------------------------------------------------------------ limits and default points
-
-MAX_INSTANCES = 1024
-MAX_PAYLOAD = 65507
-DEFAULT_SIZES: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65507)
 
 
 # ------------------------------------------------------------------------ watched quantities

@@ -9,10 +9,9 @@ import time
 from typing import Any
 
 from ansible.module_utils.vnflab.driver import StartError
+from ansible.module_utils.vnflab.limits import MAX_INSTANCES, MAX_PAYLOAD, MAX_PPS
 
-MAX_INSTANCES = 1024
-MAX_PAYLOAD = 65507
-MAX_PPS = 10**7  # the boot prober's bound
+__all__ = ["MAX_INSTANCES", "MAX_PAYLOAD", "MAX_PPS"]  # re-exported for the modules
 
 # Options read by the controller-side action plugin (repetition and journaling); a module run
 # without the action plugin accepts and ignores them.

@@ -20,14 +20,6 @@ CONTROLLER_OPTIONS: dict[str, dict[str, Any]] = {
     "journal": {"type": "dict", "required": False},
 }
 
-# Options of the probe modules that start instances (vnf_boot_time, vnf_memory).
-INSTANCE_OPTIONS: dict[str, dict[str, Any]] = {
-    # measured: start, probe, stop (the default). absent: only stop the batch's instances (idempotent), the
-    # cleanup the action plugin runs after a batch whose module died before its own stop ran.
-    "state": {"type": "str", "default": "measured", "choices": ["measured", "absent"]},
-}
-
-
 def instances_absent(driver: Any, count: int, check_mode: bool) -> dict[str, Any]:
     """Result of ``state: absent``: every stop command of the batch's instances run (none in check mode).
 

@@ -48,6 +48,7 @@ from vnflab.limits import CONFIDENCE, MAX_FAILED_BATCHES, REL_HALF_WIDTH
 from vnflab.metrics import METRICS
 from vnflab.records import PointKey
 from vnflab.resume import read_point_progress
+from vnflab.rundir import RunPaths
 from vnflab.stopping import StoppingRule
 
 
@@ -166,11 +167,12 @@ class MeasureAction(ActionBase):
         checked_journal(journal)
         rule = stopping_rule(repeat or {"min_samples": 1, "max_samples": 1})
         failed_batches_allowed = max_failed_batches(repeat)
-        run_dir = Path(journal["path"])
-        samples = Journal(run_dir / "samples.jsonl")
-        failures = Journal(run_dir / "failures.jsonl")
-        batches = Journal(run_dir / "batches.jsonl")
-        points_journal = PointsJournal(run_dir / "points.jsonl")
+        paths = RunPaths(Path(journal["path"]))
+        run_dir = paths.run_dir
+        samples = Journal(paths.samples)
+        failures = Journal(paths.failures)
+        batches = Journal(paths.batches)
+        points_journal = PointsJournal(paths.points)
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric=self.METRIC,
                        host=str((task_vars or {}).get("inventory_hostname", "")),

@@ -24,10 +24,11 @@ def _new_run(args: argparse.Namespace) -> int:
 
 def _manifest(args: argparse.Namespace) -> int:
     from vnflab.manifest import assemble_manifest
+    from vnflab.rundir import RunPaths
 
     run_dir = Path(args.run_dir)
     assemble_manifest(run_dir)
-    print(run_dir / "manifest.json")
+    print(RunPaths(run_dir).manifest)
     return 0
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from vnflab.metrics import METRICS
 from vnflab.records import PointKey
+from vnflab.rundir import RunPaths
 
 #: The fields that name one point in samples.jsonl, points.jsonl and failures.jsonl.
 POINT_FIELDS = ("run_id", "platform", "label", "metric", "host", "mode", "x", "x_unit")
@@ -99,9 +100,10 @@ def read_point_progress(run_dir: Path, key: PointKey, x: int, x_unit: str) -> Po
     """What ``run_dir``'s journals hold for the point ``key`` at ``x``."""
     run_dir = Path(run_dir)
     identity = point_identity(key, x, x_unit)
-    finished = next(iter(reversed(list(_matching(run_dir / "points.jsonl", identity)))), None)
-    samples = list(_matching(run_dir / "samples.jsonl", identity))
-    failed = sum(1 for _ in _matching(run_dir / "failures.jsonl", identity))
+    paths = RunPaths(run_dir)
+    finished = next(iter(reversed(list(_matching(paths.points, identity)))), None)
+    samples = list(_matching(paths.samples, identity))
+    failed = sum(1 for _ in _matching(paths.failures, identity))
     repetitions = [int(r["repetition"]) for r in samples if isinstance(r.get("repetition"), int)]
     if not repetitions:
         return PointProgress(finished=finished, failed_batches=failed)
@@ -167,12 +169,11 @@ def resume_run(run_dir: Path, parameters: Mapping[str, Any] | None = None) -> st
     """Check that ``run_dir`` can be resumed with ``parameters`` (the new run's, when given), record the resume
     in ``manifest.d/resume-<time>.json`` and return a sentence saying what is kept and what is left."""
     from vnflab.journal import utc_timestamp
-    from vnflab.rundir import RunPaths
 
     paths = RunPaths(Path(run_dir))
     if not paths.run_dir.is_dir():
         raise ResumeRefused(f"{paths.run_dir}: no such run directory to resume")
-    recorded = paths.run_dir / "manifest.d" / "parameters.json"
+    recorded = paths.manifest_parts / "parameters.json"
     if parameters is not None and recorded.is_file():
         before = json.loads(recorded.read_text(encoding="utf-8")).get("parameters", {})
         changed = changed_parameters(before, parameters)
@@ -186,7 +187,7 @@ def resume_run(run_dir: Path, parameters: Mapping[str, Any] | None = None) -> st
     points = _records(paths.points)
     cut = cut_points(samples, points)
     now = utc_timestamp()
-    part = paths.run_dir / "manifest.d" / f"resume-{now.replace(':', '').replace('-', '').replace('.', '')}.json"
+    part = paths.manifest_parts / f"resume-{now.replace(':', '').replace('-', '').replace('.', '')}.json"
     part.parent.mkdir(exist_ok=True)
     record = {"finished_points": len(points), "samples": len(samples),
               "cut_points": [describe_point(identity) for identity in cut]}

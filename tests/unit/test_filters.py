@@ -406,3 +406,14 @@ def test_limit_names_the_module_utils_value_and_refuses_unknown_names() -> None:
     assert flt.vnflab_limit("repeat_defaults")["confidence"] == 0.95
     with pytest.raises(AnsibleFilterError, match="no limit 'max_ram'"):
         flt.vnflab_limit("max_ram")
+
+
+@pytest.mark.parametrize(("variable", "highest"), [("vnflab_boot_counts", 1024), ("vnflab_memory_counts", 1024),
+                                                   ("vnflab_response_sizes", 65507)])
+def test_list_problems_takes_the_range_of_the_metric_the_variable_sweeps(variable: str, highest: int) -> None:
+    assert flt.vnflab_list_problems([1, highest], variable) == []
+    assert flt.vnflab_list_problems([0, highest + 1], variable) == [
+        f"{variable}: every value must be between 1 and {highest}, got 0",
+        f"{variable}: every value must be between 1 and {highest}, got {highest + 1}"]
+    with pytest.raises(AnsibleFilterError, match="vnflab_chain_lengths is no metric's sweep variable"):
+        flt.vnflab_list_problems([1], "vnflab_chain_lengths")

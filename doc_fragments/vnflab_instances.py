@@ -32,7 +32,8 @@ options:
   repeat:
     description:
       - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence),
-        C(time_budget_s), C(max_failed_batches)), applied to the metric's watched quantity (C(docs/design.md)).
+        C(time_budget_s), C(server_budget_s), C(budget_floor), C(max_failed_batches)), applied to the metric's
+        watched quantity (C(docs/design.md)).
         Ignored without the action plugin.
     type: dict
   journal:
@@ -40,6 +41,13 @@ options:
       - Where the action plugin appends samples on the controller (C(path)) and the record fields it adds
         (C(run_id), C(platform), C(label)). Ignored without the action plugin.
     type: dict
+  points_after:
+    description:
+      - How many points of this metric the task's later loop items measure on this server; with
+        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
+        and those. Ignored without the action plugin.
+    type: int
+    default: 0
   state:
     description:
       - C(measured) starts, measures and stops the instances.

@@ -67,6 +67,13 @@ options:
   journal:
     description: Controller journal settings for the action plugin. Ignored without it.
     type: dict
+  points_after:
+    description:
+      - How many points of this metric the task's later loop items measure on this server; with
+        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
+        and those. Ignored without the action plugin.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: partial

@@ -64,7 +64,9 @@ options:
     type: path
     default: /var
   disk_need_mb:
-    description: Free space needed under O(disk_path) (0 skips the check).
+    description:
+      - Free space needed under O(disk_path) (0 skips the check). A O(disk_path) that does not exist yet is judged
+        by its nearest existing parent directory.
     type: int
     default: 0
   disk_variable:
@@ -146,6 +148,7 @@ from ansible.module_utils.vnflab.preflight import (
     interface_addresses,
     interfaces_holding,
     meminfo_mb,
+    nearest_existing_dir,
     network_problems,
     nic_problems,
     route_device,
@@ -230,8 +233,9 @@ def main() -> None:
         source = "MemAvailable"
 
     disk_free = None
-    if os.path.isdir(params["disk_path"]):
-        stat = os.statvfs(params["disk_path"])
+    disk_at = nearest_existing_dir(params["disk_path"])  # a results directory not made yet: its file system
+    if os.path.isdir(disk_at):
+        stat = os.statvfs(disk_at)
         disk_free = stat.f_bavail * stat.f_frsize // (1024 * 1024)
     problems += capacity_problems(
         params["memory_need_mb"],

@@ -27,6 +27,10 @@ point (:mod:`vnflab.resume`): a finished point is skipped and its summary return
 point the kill cut continues from its next repetition number, its journaled values, failed batches and time
 counted by the stopping rule, and its ``points.jsonl`` line says how many batches it had (``resumed_batches``).
 
+A metric may share one time budget among its points on a server (``repeat.server_budget_s``,
+:mod:`vnflab.budget`): each point's budget is then its share of what the metric has left there; ``points_after``
+(a task option) says how many points the task's later loop items will measure, so the share counts them.
+
 A worker whose ansible-playbook was killed (``kill -9``) stops before its next batch (:func:`controller_gone`).
 """
 
@@ -36,6 +40,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +48,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from vnflab.ansible_record import checked_journal
+from vnflab.budget import server_budget, time_spent_s
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
 from vnflab.limits import CONFIDENCE, MAX_FAILED_BATCHES, REL_HALF_WIDTH
 from vnflab.metrics import METRICS
@@ -58,7 +64,8 @@ def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
             min_samples=int(repeat["min_samples"]), max_samples=int(repeat["max_samples"]),
             rel_half_width=float(repeat.get("rel_half_width", REL_HALF_WIDTH)),
             confidence=float(repeat.get("confidence", CONFIDENCE)),
-            time_budget_s=float(repeat["time_budget_s"]) if repeat.get("time_budget_s") is not None else None)
+            time_budget_s=float(repeat["time_budget_s"]) if repeat.get("time_budget_s") is not None else None,
+            budget_floor=int(repeat["budget_floor"]) if repeat.get("budget_floor") is not None else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnsibleActionFail(f"repeat: {exc}") from exc
 
@@ -160,12 +167,20 @@ class MeasureAction(ActionBase):
         args = dict(self._task.args)
         repeat = args.pop("repeat", None)
         journal = args.pop("journal", None)
+        points_after = args.pop("points_after", 0)
         module = self._task.action.split(".")[-1]
         if self._task.check_mode or not journal:
             result.update(self._execute_module(module_name=module, module_args=args, task_vars=task_vars))
             return result
         checked_journal(journal)
         rule = stopping_rule(repeat or {"min_samples": 1, "max_samples": 1})
+        try:
+            budget = server_budget(repeat)
+            points_after = int(str(points_after).strip())
+            if points_after < 0:
+                raise ValueError(f"points_after must be >= 0, got {points_after}")
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc)) from exc
         failed_batches_allowed = max_failed_batches(repeat)
         paths = RunPaths(Path(journal["path"]))
         run_dir = paths.run_dir
@@ -182,13 +197,20 @@ class MeasureAction(ActionBase):
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
         measured_here = 0  # batches this task measured (the first one may show a path that is down)
         controller = Controller()  # ansible-playbook: this worker outlives a kill -9 of it
-        for x, x_unit, point_args in self.points(args):
+        points = self.points(args)
+        for index, (x, x_unit, point_args) in enumerate(points):
             # A run directory given again (a killed run resumed): a finished point is skipped, a cut one continues
             # from its next repetition with its journaled values (vnflab.resume).
             progress = read_point_progress(run_dir, key, x, x_unit)
             if progress.finished is not None:
                 summaries.append({**progress.finished, "resumed": "skipped"})
                 continue
+            point_rule, shared = rule, {}
+            if budget is not None:  # this point's share of what the metric has left on this server
+                spent = time_spent_s(paths.points, key)
+                point_rule = replace(rule, time_budget_s=budget.point_budget_s(
+                    spent, len(points) - index + points_after, rule.time_budget_s))
+                shared = {"server_budget_s": budget.total_s, "server_spent_before_s": round(spent, 3)}
             values: list[float | None] = list(progress.values)
             quantity = progress.quantity
             batch = progress.next_repetition
@@ -196,7 +218,7 @@ class MeasureAction(ActionBase):
             # the point's time budget counts failed batches too, and the time it took before a kill
             started = time.monotonic() - progress.elapsed_s
             # a point cut after its last batch was journaled but before its summary needs no further batch
-            decision = rule.decide(values, elapsed_s=progress.elapsed_s, batches=batch) if batch else None
+            decision = point_rule.decide(values, elapsed_s=progress.elapsed_s, batches=batch) if batch else None
             while decision is None or not decision.done:
                 gone = controller_gone(controller, f"x={x} {x_unit}", batch)
                 if gone:
@@ -248,13 +270,13 @@ class MeasureAction(ActionBase):
                     return {**result, "failed": True, "msg": down, "points": summaries,
                             "samples_written": written, "failed_batches": failed_batches}
                 batch += 1
-                decision = rule.decide(values, elapsed_s=round(time.monotonic() - started, 3), batches=batch)
+                decision = point_rule.decide(values, elapsed_s=round(time.monotonic() - started, 3), batches=batch)
             point = {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": self.METRIC,
                      "quantity": quantity, "x": x, "x_unit": x_unit, "mode": key.mode,
                      "host": key.host, "failed_batches": failed_batches,
-                     **({"resumed_batches": progress.batches} if progress.batches else {})}
+                     **({"resumed_batches": progress.batches} if progress.batches else {}), **shared}
             try:
-                summaries.append(points_journal.append_point(point, rule, decision, batches=batch))
+                summaries.append(points_journal.append_point(point, point_rule, decision, batches=batch))
             except OSError as exc:
                 return {**result, "failed": True, "points": summaries, "samples_written": written,
                         "failed_batches": failed_batches,

@@ -4,7 +4,9 @@ A point repeats batches until ``n_ok >= min_samples`` and the Student-t confiden
 half-width of the mean is ``<= rel_half_width * |mean|`` (``converged``), or until
 ``n >= max_samples`` (``cap``), or, with a ``time_budget_s``, until the next batch would end past the
 point's budget (``budget``: judged from the mean batch duration so far, and only once the
-``min_samples`` pilot is in, so the pilot always completes).
+``min_samples`` pilot is in, so the pilot always completes; or, with a ``budget_floor``, once that many
+values are in: a budget shared by a server's points (:mod:`vnflab.budget`) may cut a pilot short, never
+below the two values an interval needs).
 
 The first ``min_samples`` samples are the pilot: their variance sizes the point. Every decision
 records ``needed``, the number of values the interval would need at the variance observed so far, so
@@ -106,6 +108,8 @@ class StoppingRule:
     rel_half_width: float = REL_HALF_WIDTH
     confidence: float = CONFIDENCE
     time_budget_s: float | None = None
+    #: values after which the budget may end the point (default: ``min_samples``, the whole pilot)
+    budget_floor: int | None = None
 
     def __post_init__(self) -> None:
         if self.min_samples < 1:
@@ -118,6 +122,9 @@ class StoppingRule:
             raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ValueError(f"time_budget_s must be > 0 when set, got {self.time_budget_s}")
+        if self.budget_floor is not None and not 2 <= self.budget_floor <= self.min_samples:
+            raise ValueError(f"budget_floor must be in [2, min_samples ({self.min_samples})] when set, "
+                             f"got {self.budget_floor}")
 
     def decide(self, values: Sequence[float | None], elapsed_s: float | None = None,
                batches: int | None = None) -> Decision:
@@ -161,16 +168,20 @@ class StoppingRule:
         )
 
     def _budget_spent(self, batches: int, n_ok: int, elapsed_s: float | None) -> bool:
-        """Whether one more batch, as long as the mean one so far, would end past the budget (pilot done)."""
-        if self.time_budget_s is None or elapsed_s is None or batches <= 0 or n_ok < self.min_samples:
+        """Whether one more batch, as long as the mean one so far, would end past the budget (pilot, or its
+        floor, done)."""
+        floor = self.min_samples if self.budget_floor is None else self.budget_floor
+        if self.time_budget_s is None or elapsed_s is None or batches <= 0 or n_ok < floor:
             return False
         return elapsed_s + elapsed_s / batches > self.time_budget_s
 
     def as_dict(self) -> dict[str, Any]:
-        """The rule's fields; ``time_budget_s`` only when set (records of rules without one are unchanged)."""
+        """The rule's fields; ``time_budget_s`` and ``budget_floor`` only when set (records of rules without
+        them are unchanged)."""
         record = asdict(self)
-        if record["time_budget_s"] is None:
-            del record["time_budget_s"]
+        for optional in ("time_budget_s", "budget_floor"):
+            if record[optional] is None:
+                del record[optional]
         return record
 
 

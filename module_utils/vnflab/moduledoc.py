@@ -18,6 +18,7 @@ __all__ = ["MAX_INSTANCES", "MAX_PAYLOAD", "MAX_PPS"]  # re-exported for the mod
 CONTROLLER_OPTIONS: dict[str, dict[str, Any]] = {
     "repeat": {"type": "dict", "required": False},
     "journal": {"type": "dict", "required": False},
+    "points_after": {"type": "int", "required": False, "default": 0},
 }
 
 def instances_absent(driver: Any, count: int, check_mode: bool) -> dict[str, Any]:

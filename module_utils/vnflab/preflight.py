@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 
 Runner = Callable[[list[str]], tuple[int, str, str]]
@@ -117,6 +118,14 @@ def xl_free_memory_mb(xl_info: str) -> int | None:
         if name.strip() == "free_memory":
             return int(value.strip())
     return None
+
+
+def nearest_existing_dir(path: str) -> str:
+    """``path`` or its nearest ancestor that is a directory: the file system a directory not yet made will be on."""
+    current = os.path.abspath(path)
+    while not os.path.isdir(current) and os.path.dirname(current) != current:
+        current = os.path.dirname(current)
+    return current
 
 
 def capacity_problems(

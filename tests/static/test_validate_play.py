@@ -67,6 +67,13 @@ BAD_INPUTS: dict[str, tuple[dict[str, object], str]] = {
     "loss-threshold-above-one": ({"vnflab_repeat": {
         "boot": {"min_samples": 1, "max_samples": 2}, "memory": {"min_samples": 1, "max_samples": 2},
         "response": {"min_samples": 20, "max_samples": 40, "max_loss_fraction": 1.5}}}, "vnflab_repeat.response: need"),
+    "server-budget-zero": ({"vnflab_repeat": {
+        "boot": {"min_samples": 1, "max_samples": 2, "server_budget_s": 0},
+        "memory": {"min_samples": 1, "max_samples": 2},
+        "response": {"min_samples": 20, "max_samples": 40}}}, "vnflab_repeat.boot: need"),
+    "budget-floor-above-pilot": ({"vnflab_repeat": {
+        "boot": {"min_samples": 1, "max_samples": 2}, "memory": {"min_samples": 3, "max_samples": 6, "budget_floor": 4},
+        "response": {"min_samples": 20, "max_samples": 40}}}, "vnflab_repeat.memory: need"),
     "direct-host-bits": ({"vnflab_direct_cidr": "198.18.0.1/24"},
                          "vnflab_direct_cidr = 198.18.0.1/24 has host bits set (the network is 198.18.0.0/24)"),
     "direct-overlaps-path": ({"vnflab_direct_cidr": "198.18.11.0/25"},

@@ -592,3 +592,81 @@ def test_boot_point_stops_at_its_time_budget_after_the_pilot(tmp_path: Path, mon
     assert (point["reason"], point["batches"], point["elapsed_s"], point["rule_time_budget_s"]) == (
         "budget", 4, 40.0, 45.0)
     assert point["needed"] > 6
+
+
+def run_budgeted_boot_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int, points_after: int,
+                            repeat: dict[str, Any], batch_s: float = 10.0) -> list[dict[str, Any]]:
+    """One boot point (one loop item) on a clock where each batch takes ``batch_s``; values never converge."""
+    import vnflab.ansible_measure as measure
+
+    ticks = iter(float(batch_s * i) for i in range(1000))
+    monkeypatch.setattr(measure.time, "monotonic", lambda: next(ticks))
+    noisy = iter(boot_outcome(a, [a]) for a in [1000.0, 3000.0] * 50)
+    script = Script(noisy, tmp_path, lambda outcome: 1 + len(outcome["boot_ms"]))
+    script.expected_lines = len(lines(tmp_path / "samples.jsonl"))  # the earlier points' samples
+    args = {**boot_args(tmp_path, repeat), "count": count, "points_after": points_after}
+    plugin = make_action(boot_action, "vnf_boot_time", args)
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert "points_after" not in script.calls[0]["module_args"]  # the controller's option, not the module's
+    return list(result["points"])
+
+
+def test_a_server_budget_is_shared_among_the_points_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 120 s for three points, floor 2 of a pilot of 6, 10 s batches: the first point gets 120/3 = 40 s (4 batches),
+    # the second (80 s left) 40 s, the third what is left (40 s); a per-point cap of 30 s would bind first
+    repeat = {"min_samples": 6, "max_samples": 50, "server_budget_s": 120, "budget_floor": 2}
+    first = run_budgeted_boot_point(tmp_path, monkeypatch, 1, 2, repeat)
+    second = run_budgeted_boot_point(tmp_path, monkeypatch, 2, 1, repeat)
+    third = run_budgeted_boot_point(tmp_path, monkeypatch, 4, 0, {**repeat, "time_budget_s": 30})
+    assert [(p["reason"], p["batches"], p["rule_time_budget_s"]) for p in first + second + third] == [
+        ("budget", 4, 40.0), ("budget", 4, 40.0), ("budget", 3, 30.0)]
+    assert [p["server_spent_before_s"] for p in first + second + third] == [0.0, 40.0, 80.0]
+    assert {p["server_budget_s"] for p in first + second + third} == {120.0}
+    assert [p["rule_budget_floor"] for p in first + second + third] == [2, 2, 2]
+
+
+def test_a_spent_server_budget_leaves_a_point_its_floor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repeat = {"min_samples": 6, "max_samples": 50, "server_budget_s": 25, "budget_floor": 2}
+    first = run_budgeted_boot_point(tmp_path, monkeypatch, 1, 1, repeat)
+    second = run_budgeted_boot_point(tmp_path, monkeypatch, 2, 0, repeat)
+    assert [(p["reason"], p["batches"]) for p in first + second] == [("budget", 2), ("budget", 2)]
+    assert second[0]["server_spent_before_s"] == 20.0 and second[0]["n_ok"] == 2
+
+
+def test_without_a_floor_a_server_budget_still_runs_the_whole_pilot(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (point,) = run_budgeted_boot_point(tmp_path, monkeypatch, 1, 3,
+                                       {"min_samples": 5, "max_samples": 50, "server_budget_s": 40})
+    assert (point["reason"], point["batches"]) == ("budget", 5)
+    assert "rule_budget_floor" not in point
+
+
+def test_points_of_another_platform_or_metric_do_not_spend_this_budget(tmp_path: Path) -> None:
+    from vnflab.budget import time_spent_s
+    from vnflab.records import PointKey
+
+    key = PointKey(run_id="r", platform="docker", label=LABEL, metric="boot", host="host-a", mode=None)
+    rows = [{"run_id": "r", "platform": "docker", "label": LABEL, "metric": "boot", "host": "host-a", "elapsed_s": 7},
+            {"run_id": "r", "platform": "kvm", "label": LABEL, "metric": "boot", "host": "host-a", "elapsed_s": 100},
+            {"run_id": "r", "platform": "docker", "label": LABEL, "metric": "memory", "host": "host-a",
+             "elapsed_s": 100},
+            {"run_id": "other", "platform": "docker", "label": LABEL, "metric": "boot", "host": "host-a",
+             "elapsed_s": 100}]
+    path = tmp_path / "points.jsonl"
+    torn = '{"run_id": "r", "elapsed_s": 5'
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows) + torn, encoding="utf-8")
+    assert time_spent_s(path, key) == 7.0
+
+
+@pytest.mark.parametrize("repeat", [{"min_samples": 3, "max_samples": 6, "server_budget_s": 0},
+                                    {"min_samples": 3, "max_samples": 6, "server_budget_s": "soon"},
+                                    {"min_samples": 3, "max_samples": 6, "budget_floor": 1},
+                                    {"min_samples": 3, "max_samples": 6, "budget_floor": 4}])
+def test_bad_budget_settings_fail_before_measuring(tmp_path: Path, repeat: dict[str, Any]) -> None:
+    script = Script(iter([]), tmp_path, lambda outcome: 0)
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path, repeat))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    with pytest.raises(AnsibleActionFail):
+        plugin.run(task_vars=TASK_VARS)
+    assert script.calls == []

@@ -1,7 +1,8 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
 """Documentation shared by the probe modules that start instances (vnf_boot_time, vnf_memory); their argument spec
-is ansible.module_utils.vnflab.instances.INSTANCE_ARGUMENT_SPEC and their run core that module's run_instances."""
+is ansible.module_utils.vnflab.instances.INSTANCE_ARGUMENT_SPEC and their run core that module's run_instances. The
+action plugin's options are documented by the vnflab_controller fragment."""
 
 from __future__ import annotations
 
@@ -29,25 +30,6 @@ options:
   max_parallel:
     description: How many start commands run at once; all of them (O(count)) by default.
     type: int
-  repeat:
-    description:
-      - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence),
-        C(time_budget_s), C(server_budget_s), C(budget_floor), C(max_failed_batches)), applied to the metric's
-        watched quantity (C(docs/design.md)).
-        Ignored without the action plugin.
-    type: dict
-  journal:
-    description:
-      - Where the action plugin appends samples on the controller (C(path)) and the record fields it adds
-        (C(run_id), C(platform), C(label)). Ignored without the action plugin.
-    type: dict
-  points_after:
-    description:
-      - How many points of this metric the task's later loop items measure on this server; with
-        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
-        and those. Ignored without the action plugin.
-    type: int
-    default: 0
   state:
     description:
       - C(measured) starts, measures and stops the instances.

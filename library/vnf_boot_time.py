@@ -34,6 +34,7 @@ options:
     default: 20000
 extends_documentation_fragment:
   - vnflab_instances
+  - vnflab_controller
 attributes:
   check_mode:
     support: partial

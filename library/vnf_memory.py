@@ -37,6 +37,7 @@ options:
     default: 5
 extends_documentation_fragment:
   - vnflab_instances
+  - vnflab_controller
 attributes:
   check_mode:
     support: partial

@@ -61,19 +61,8 @@ options:
     description: UDP port of the echo service on Host B.
     type: int
     default: 7007
-  repeat:
-    description: Stopping rule for the action plugin, applied per size to the first path. Ignored without it.
-    type: dict
-  journal:
-    description: Controller journal settings for the action plugin. Ignored without it.
-    type: dict
-  points_after:
-    description:
-      - How many points of this metric the task's later loop items measure on this server; with
-        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
-        and those. Ignored without the action plugin.
-    type: int
-    default: 0
+extends_documentation_fragment:
+  - vnflab_controller
 attributes:
   check_mode:
     support: partial

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from vnflab.ansible_measure import MeasureAction
-from vnflab.records import boot_records
+from vnflab.metrics import BOOT
 
 
 class ActionModule(MeasureAction):
     STOPS_LEFTOVERS = True
-    METRIC = "boot"
-    build_records = staticmethod(boot_records)
+    METRIC = BOOT.name
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-        return [(int(args["count"]), "instances", args)]
+        return [(int(args["count"]), BOOT.x_unit, args)]

@@ -9,14 +9,14 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 
 from vnflab.ansible_record import KeyOf, RecordPartAction
-from vnflab.records import chain_records
+from vnflab.metrics import CHAIN
 
 
 class ActionModule(RecordPartAction):
     """``first_echo`` (asynchronously), ``rtt``, ``start`` and ``stop`` run the module on their host; ``record``
     writes the chain's samples into the run's ``samples.jsonl`` on the controller and runs no module."""
 
-    METRIC = "chain"
+    METRIC = CHAIN.name
 
     def record(self, args: dict[str, Any], key_of: KeyOf) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         length = int(args.get("length") or 0)
@@ -28,7 +28,7 @@ class ActionModule(RecordPartAction):
             for name, part in (("first_echo", echo), ("start", started), ("rtt", rtt)):
                 if part.get("failed"):
                     raise AnsibleActionFail(f"the {name} part failed: {part.get('msg', 'no result')}")
-        records = chain_records(key_of(rtt.get("mode")), length, {"echo": echo, "start": started, "rtt": rtt},
+        records = CHAIN.build_records(key_of(rtt.get("mode")), length, {"echo": echo, "start": started, "rtt": rtt},
                                 int(args.get("repetition") or 0), skipped_reason=skipped_reason)
         boot = next((r["value"] for r in records if r["quantity"] == "boot_chain_ms"), None)
         return records, {"skipped_reason": skipped_reason, "boot_chain_ms": boot}

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from vnflab.ansible_measure import MeasureAction
-from vnflab.records import memory_records
+from vnflab.metrics import MEMORY
 
 
 class ActionModule(MeasureAction):
     STOPS_LEFTOVERS = True
-    METRIC = "memory"
-    build_records = staticmethod(memory_records)
+    METRIC = MEMORY.name
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-        return [(int(args["count"]), "instances", args)]
+        return [(int(args["count"]), MEMORY.x_unit, args)]

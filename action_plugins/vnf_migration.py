@@ -9,14 +9,15 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 
 from vnflab.ansible_record import KeyOf, RecordPartAction
-from vnflab.records import longest_gap_outside, migration_records
+from vnflab.metrics import MIGRATION
+from vnflab.records import longest_gap_outside
 
 
 class ActionModule(RecordPartAction):
     """``stream`` and ``move`` run the module on their host (``stream`` asynchronously); ``record`` writes the
     migration's samples into the run's ``samples.jsonl`` on the controller, and runs no module."""
 
-    METRIC = "migration"
+    METRIC = MIGRATION.name
 
     def record(self, args: dict[str, Any], key_of: KeyOf) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         stream, move = args.get("stream") or {}, args.get("move") or {}
@@ -36,7 +37,7 @@ class ActionModule(RecordPartAction):
             # the stream's noise floor: its longest gap away from the move (the downtime should stand out of it)
             stream = {**stream, "baseline_gap_ms": longest_gap_outside(
                 stream["gaps_ms"], int(stream["start_ns"]), (int(move["start_ns"]), int(move["end_ns"])))}
-        records = migration_records(key_of(stream.get("mode")), {"stream": stream, "move": move},
+        records = MIGRATION.build_records(key_of(stream.get("mode")), {"stream": stream, "move": move},
                                     int(args.get("repetition") or 0))
         return records, {"skipped_reason": move.get("skipped_reason"), "downtime_ms": stream.get("downtime_ms"),
                          "total_ms": move.get("total_ms")}

@@ -10,22 +10,19 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 
 from vnflab.ansible_measure import MeasureAction
-from vnflab.records import response_records
-
-DEFAULT_MAX_LOSS_FRACTION = 0.05
-DEFAULT_SIZES = [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65507]
+from vnflab.limits import MAX_LOSS_FRACTION
+from vnflab.metrics import RESPONSE
 
 
 class ActionModule(MeasureAction):
-    METRIC = "response"
-    build_records = staticmethod(response_records)
+    METRIC = RESPONSE.name
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
-        sizes = DEFAULT_SIZES if args.get("sizes") is None else args["sizes"]
+        sizes = list(RESPONSE.default_xs) if args.get("sizes") is None else args["sizes"]
         if not sizes:
             raise AnsibleActionFail("sizes is empty: a response-time run needs at least one size "
                                     "(vnflab_response_sizes)")
-        return [(int(size), "B", {**args, "sizes": [int(size)]}) for size in sizes]
+        return [(int(size), RESPONSE.x_unit, {**args, "sizes": [int(size)]}) for size in sizes]
 
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
         batch = int(repeat.get("batch", args.get("samples", 20)))
@@ -39,7 +36,7 @@ class ActionModule(MeasureAction):
             when = "the first" if first_of_task else "a batch of"
             return (f"{point}: no reply through the proxy to any of {when} {len(batch_values)} requests: the path is "
                     "down (did its VNF server or proxy fail?); the batch is journaled as lost samples")
-        threshold = float(repeat.get("max_loss_fraction", DEFAULT_MAX_LOSS_FRACTION))
+        threshold = float(repeat.get("max_loss_fraction", MAX_LOSS_FRACTION))
         lost = sum(value is None for value in point_values)
         if point_values and lost / len(point_values) > threshold:
             return (f"{point}: {lost} of {len(point_values)} requests through the proxy lost "

@@ -1,6 +1,8 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
-"""Documentation shared by the probe modules that start instances (vnf_boot_time, vnf_memory)."""
+"""Documentation shared by the probe modules that start instances (vnf_boot_time, vnf_memory); their argument spec
+is ansible.module_utils.vnflab.instances.INSTANCE_ARGUMENT_SPEC and their run core that module's run_instances. The
+action plugin's options are documented by the vnflab_controller fragment."""
 
 from __future__ import annotations
 
@@ -8,6 +10,26 @@ from __future__ import annotations
 class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
+  driver:
+    description:
+      - The platform driver specification published by the platform role as the fact C(vnflab_driver).
+      - See C(docs/design.md) for its keys.
+    type: dict
+    required: true
+  count:
+    description: Number of instances started together (1 to 1024, module_utils/vnflab/limits.py).
+    type: int
+    required: true
+  timeout_s:
+    description:
+      - Seconds to wait for all instances to answer ICMP echo; an instance that has not answered by then is
+        recorded as lost.
+      - Default from the driver's C(probe) key, C(boot_timeout_s) + C(boot_timeout_per_instance_s) x O(count)
+        (300 s when the driver says nothing).
+    type: float
+  max_parallel:
+    description: How many start commands run at once; all of them (O(count)) by default.
+    type: int
   state:
     description:
       - C(measured) starts, measures and stops the instances.

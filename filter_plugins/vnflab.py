@@ -10,6 +10,9 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
+from vnflab.limits import LIMITS
+from vnflab.metrics import METRICS
+
 LAB_RANGE = ipaddress.ip_network("198.18.0.0/15")
 PROXY_INDEX = 1
 HOST_INDEX = 2
@@ -211,9 +214,19 @@ def vnflab_network_problems(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return problems
 
 
-def vnflab_list_problems(value: Any, variable: str, lowest: int, highest: int) -> list[str]:
+def sweep_limits(variable: str) -> tuple[int, int]:
+    """The smallest and largest x of the metric that ``variable`` (vnflab_boot_counts, ...) sweeps."""
+    for metric in METRICS.values():
+        if metric.sweep_variable == variable and metric.limits is not None:
+            return metric.limits
+    raise AnsibleFilterError(f"{variable} is no metric's sweep variable (vnflab.metrics)")
+
+
+def vnflab_list_problems(value: Any, variable: str, lowest: int | None = None, highest: int | None = None) -> list[str]:
     """What is wrong with a sweep list (sizes, counts): not a list, empty, not whole numbers, out of range,
-    repeated. Each message names the variable."""
+    repeated. Each message names the variable. The range is the metric's (vnflab.metrics) unless given."""
+    if lowest is None or highest is None:
+        lowest, highest = sweep_limits(variable)
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
         return [f"{variable} must be a list, got {value!r}"]
     if not value:
@@ -232,6 +245,14 @@ def vnflab_list_problems(value: Any, variable: str, lowest: int, highest: int) -
     if repeated:
         problems.append(f"{variable}: {repeated} appear more than once (each point is measured once per run)")
     return problems
+
+
+def vnflab_limit(name: str) -> Any:
+    """A limit or default of module_utils/vnflab/limits.py by name ('max_instances' | vnflab_limit)."""
+    try:
+        return LIMITS[name]
+    except KeyError:
+        raise AnsibleFilterError(f"vnflab_limit: no limit {name!r}; known: {', '.join(sorted(LIMITS))}") from None
 
 
 def vnflab_in_lab_range(cidr_or_address: str) -> bool:
@@ -289,6 +310,7 @@ class FilterModule:
             "vnflab_lab_networks": vnflab_lab_networks,
             "vnflab_network_problems": vnflab_network_problems,
             "vnflab_list_problems": vnflab_list_problems,
+            "vnflab_limit": vnflab_limit,
             "vnflab_ifname": vnflab_ifname,
             "vnflab_mac": vnflab_mac,
             "vnflab_netmask": vnflab_netmask,

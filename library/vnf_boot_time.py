@@ -21,22 +21,6 @@ description:
 version_added: "0.1.0"
 author: vnflab contributors
 options:
-  driver:
-    description:
-      - The platform driver specification published by the platform role as the fact C(vnflab_driver).
-      - See C(docs/design.md) for its keys.
-    type: dict
-    required: true
-  count:
-    description: Number of instances started together (1 to 1024).
-    type: int
-    required: true
-  timeout_s:
-    description:
-      - Seconds to wait for all instances to answer before the missing ones are recorded as lost.
-      - Default from the driver's C(probe) key, C(boot_timeout_s) + C(boot_timeout_per_instance_s) x O(count)
-        (300 s when the driver says nothing).
-    type: float
   poll_interval_ms:
     description:
       - Interval between echo requests to one pending address, which bounds the resolution of T1.
@@ -48,29 +32,9 @@ options:
     description: Upper bound on echo requests per second sent by the prober.
     type: int
     default: 20000
-  max_parallel:
-    description: How many start commands run at once; all of them (O(count)) by default.
-    type: int
-  repeat:
-    description:
-      - Stopping rule for the action plugin (C(min_samples), C(max_samples), C(rel_half_width), C(confidence),
-        C(time_budget_s)),
-        applied to the time for all instances. Ignored without the action plugin.
-    type: dict
-  journal:
-    description:
-      - Where the action plugin appends samples on the controller (C(path)) and the record fields it adds
-        (C(run_id), C(platform), C(label)). Ignored without the action plugin.
-    type: dict
-  points_after:
-    description:
-      - How many points of this metric the task's later loop items measure on this server; with
-        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
-        and those. Ignored without the action plugin.
-    type: int
-    default: 0
 extends_documentation_fragment:
   - vnflab_instances
+  - vnflab_controller
 attributes:
   check_mode:
     support: partial
@@ -167,17 +131,14 @@ stop_errors:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, StartError, failed_instances, mark_given_up
-from ansible.module_utils.vnflab.moduledoc import (
-    CONTROLLER_OPTIONS,
-    INSTANCE_OPTIONS,
-    MAX_PPS,
-    check_between,
-    check_count,
-    check_positive,
-    instances_absent,
-    run_probe_module,
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver
+from ansible.module_utils.vnflab.instances import (
+    INSTANCE_ARGUMENT_SPEC,
+    InstanceBatch,
+    instance_checks,
+    run_instances,
 )
+from ansible.module_utils.vnflab.moduledoc import MAX_PPS, check_between, check_positive, run_probe_module
 
 NS_PER_MS = 1e6
 
@@ -190,62 +151,41 @@ def boot_times_ms(start_ns: list[int], reply_ns: list[int | None]) -> tuple[list
     return per_instance, (max(t1 for t1 in reply_ns if t1 is not None) - min(start_ns)) / NS_PER_MS
 
 
-def run(module: AnsibleModule) -> dict:
-    params = module.params
-    driver = PlatformDriver(params["driver"])
-    if params["state"] == "absent":
-        return instances_absent(driver, params["count"], module.check_mode)
-    instances = driver.instances(params["count"])
-    result: dict = {"changed": False, "count": len(instances), "label": driver.label}
-    if module.check_mode:
-        result["msg"] = "check mode: parameters valid, nothing started"
-        return result
-    pool = driver.start(instances, params["max_parallel"])
-    try:
-        probe = wait_first_replies(
-            [inst.address for inst in instances],
-            deadline_s=driver.boot_timeout_s(len(instances), params["timeout_s"]),
-            poll_interval_s=driver.poll_interval_ms(params["poll_interval_ms"]) / 1000.0, max_pps=params["max_pps"],
-            give_up=failed_instances(driver, instances), ready=driver.ready_to_poll(instances))
-        driver.wait_started(pool)
-        mark_given_up(instances, probe.given_up)
-    finally:
-        pool.shutdown(wait=True)
-        stop_errors = driver.stop(instances)
-    start_error = StartError.of(instances, stop_errors)
-    if start_error is not None:
-        raise start_error
+def boot_result(batch: InstanceBatch) -> dict:
+    """The boot times of one batch, from the instances' start and first-reply times."""
+    instances, probe = batch.instances, batch.probe
     per_instance, all_ms = boot_times_ms([inst.start_ns for inst in instances],
                                          [probe.first_reply_ns.get(inst.address) for inst in instances])
-    result.update(
-        all_ms=all_ms,
-        boot_ms=per_instance,
-        instances=[{"name": inst.name, "address": inst.address, "boot_ms": ms, "start_error": inst.start_error}
-                   for inst, ms in zip(instances, per_instance)],
-        poll_interval_ms=probe.poll_interval_s * 1000.0,
-        rx_timestamps=probe.rx_source,
-        probe=probe.diagnostics(),
-        stop_errors=stop_errors,
-    )
-    return result
+    return {
+        "all_ms": all_ms,
+        "boot_ms": per_instance,
+        "instances": [{"name": inst.name, "address": inst.address, "boot_ms": ms, "start_error": inst.start_error}
+                      for inst, ms in zip(instances, per_instance)],
+        "poll_interval_ms": probe.poll_interval_s * 1000.0,
+        "rx_timestamps": probe.rx_source,
+        "probe": probe.diagnostics(),
+        "stop_errors": batch.stop_errors,
+    }
+
+
+def run(module: AnsibleModule) -> dict:
+    params = module.params
+    return run_instances(
+        module, PlatformDriver, wait_first_replies,
+        poll=lambda driver: (driver.poll_interval_ms(params["poll_interval_ms"]) / 1000.0, params["max_pps"]),
+        measure=boot_result)
 
 
 def main() -> None:
     argument_spec = dict(
-        driver=dict(type="dict", required=True),
-        count=dict(type="int", required=True),
-        timeout_s=dict(type="float"),
         poll_interval_ms=dict(type="float"),
         max_pps=dict(type="int", default=20000),
-        max_parallel=dict(type="int"),
-        **INSTANCE_OPTIONS,
-        **CONTROLLER_OPTIONS,
+        **INSTANCE_ARGUMENT_SPEC,
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     # Validate everything before run(): the prober checks these only after the instances started.
-    checks = [("count", check_count(params["count"])),
-              ("timeout_s", None if params["timeout_s"] is None else check_positive(params["timeout_s"])),
+    checks = [*instance_checks(params),
               ("poll_interval_ms",
                None if params["poll_interval_ms"] is None else check_positive(params["poll_interval_ms"])),
               ("max_pps", check_between(params["max_pps"], 1, MAX_PPS))]

@@ -25,14 +25,6 @@ description:
 version_added: "0.1.0"
 author: vnflab contributors
 options:
-  driver:
-    description: The platform driver specification (the fact C(vnflab_driver) of the platform role).
-    type: dict
-    required: true
-  count:
-    description: Number of instances (1 to 1024).
-    type: int
-    required: true
   settle_s:
     description: Seconds to wait after the last instance answered, and after they stopped, before reading memory.
     type: float
@@ -43,29 +35,9 @@ options:
         start; the median of each set counts.
     type: int
     default: 5
-  timeout_s:
-    description:
-      - Seconds to wait for all instances to answer.
-      - Default from the driver's C(probe) key, as for M(vnf_boot_time) (300 s when the driver says nothing).
-    type: float
-  max_parallel:
-    description: How many start commands run at once; all of them by default.
-    type: int
-  repeat:
-    description: Stopping rule for the action plugin, applied to the server's used memory. Ignored without it.
-    type: dict
-  journal:
-    description: Controller journal settings for the action plugin. Ignored without it.
-    type: dict
-  points_after:
-    description:
-      - How many points of this metric the task's later loop items measure on this server; with
-        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
-        and those. Ignored without the action plugin.
-    type: int
-    default: 0
 extends_documentation_fragment:
   - vnflab_instances
+  - vnflab_controller
 attributes:
   check_mode:
     support: partial
@@ -151,23 +123,14 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import (
-    DriverError,
-    PlatformDriver,
-    StartError,
-    failed_instances,
-    mark_given_up,
-    server_available_mb,
+from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, server_available_mb
+from ansible.module_utils.vnflab.instances import (
+    INSTANCE_ARGUMENT_SPEC,
+    InstanceBatch,
+    instance_checks,
+    run_instances,
 )
-from ansible.module_utils.vnflab.moduledoc import (
-    CONTROLLER_OPTIONS,
-    INSTANCE_OPTIONS,
-    check_count,
-    check_non_negative,
-    check_positive,
-    instances_absent,
-    run_probe_module,
-)
+from ansible.module_utils.vnflab.moduledoc import check_non_negative, run_probe_module
 
 
 def settled_available_mb(spec: dict, reads: int, spacing_s: float = 0.1) -> float:
@@ -182,65 +145,48 @@ def settled_available_mb(spec: dict, reads: int, spacing_s: float = 0.1) -> floa
 
 def run(module: AnsibleModule) -> dict:
     params = module.params
-    driver = PlatformDriver(params["driver"])
-    if params["state"] == "absent":
-        return instances_absent(driver, params["count"], module.check_mode)
-    instances = driver.instances(params["count"])
-    result: dict = {"changed": False, "count": len(instances), "label": driver.label}
-    if module.check_mode:
-        result["msg"] = "check mode: parameters valid, nothing started"
-        return result
-    before = settled_available_mb(params["driver"], params["reads"])
-    pool = driver.start(instances, params["max_parallel"])
-    try:
-        probe = wait_first_replies(
-            [inst.address for inst in instances], deadline_s=driver.boot_timeout_s(len(instances), params["timeout_s"]),
-            poll_interval_s=max(0.01, driver.poll_interval_ms() / 1000.0), max_pps=5000,
-            give_up=failed_instances(driver, instances), ready=driver.ready_to_poll(instances))
-        driver.wait_started(pool)
-        mark_given_up(instances, probe.given_up)
-        start_error = StartError.of(instances)
-        if start_error is None:
-            time.sleep(params["settle_s"])
-            after = settled_available_mb(params["driver"], params["reads"])
-            weights = [driver.memory(inst) for inst in instances]
-    finally:
-        pool.shutdown(wait=True)
-        stop_errors = driver.stop(instances)
-    if start_error is not None:
-        raise StartError.of(instances, stop_errors) or start_error  # with the stop errors, if any
-    time.sleep(params["settle_s"])
-    restored = settled_available_mb(params["driver"], params["reads"])
-    result.update(
-        available_before_mb=before,
-        available_after_mb=after,
-        available_restored_mb=restored,
-        server_used_mb=(before + restored) / 2.0 - after,
-        answered=sum(1 for inst in instances if probe.first_reply_ns.get(inst.address) is not None),
-        probe=probe.diagnostics(),
-        instances=[{"name": w.name, "pss_mb": w.pss_mb, "cgroup_mb": w.cgroup_mb, "hypervisor_mb": w.hypervisor_mb}
-                   for w in weights],
-        stop_errors=stop_errors,
-    )
-    return result
+    read: dict = {}
+
+    def before_start() -> None:
+        read["before"] = settled_available_mb(params["driver"], params["reads"])
+
+    def while_running(driver: PlatformDriver, instances: list) -> list:
+        time.sleep(params["settle_s"])
+        read["after"] = settled_available_mb(params["driver"], params["reads"])
+        return [driver.memory(inst) for inst in instances]
+
+    def measure(batch: InstanceBatch) -> dict:
+        time.sleep(params["settle_s"])
+        before, after = read["before"], read["after"]
+        restored = settled_available_mb(params["driver"], params["reads"])
+        return {
+            "available_before_mb": before,
+            "available_after_mb": after,
+            "available_restored_mb": restored,
+            "server_used_mb": (before + restored) / 2.0 - after,
+            "answered": batch.answered(),
+            "probe": batch.probe.diagnostics(),
+            "instances": [{"name": w.name, "pss_mb": w.pss_mb, "cgroup_mb": w.cgroup_mb,
+                           "hypervisor_mb": w.hypervisor_mb} for w in batch.running],
+            "stop_errors": batch.stop_errors,
+        }
+
+    return run_instances(
+        module, PlatformDriver, wait_first_replies,
+        poll=lambda driver: (max(0.01, driver.poll_interval_ms() / 1000.0), 5000),
+        measure=measure, before_start=before_start, while_running=while_running)
 
 
 def main() -> None:
     argument_spec = dict(
-        driver=dict(type="dict", required=True),
-        count=dict(type="int", required=True),
         settle_s=dict(type="float", default=2.0),
         reads=dict(type="int", default=5),
-        timeout_s=dict(type="float"),
-        max_parallel=dict(type="int"),
-        **INSTANCE_OPTIONS,
-        **CONTROLLER_OPTIONS,
+        **INSTANCE_ARGUMENT_SPEC,
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     # Validate everything before run(): the prober and sleep check these only after the instances started.
-    checks = [("count", check_count(params["count"])),
-              ("timeout_s", None if params["timeout_s"] is None else check_positive(params["timeout_s"])),
+    checks = [*instance_checks(params),
               ("settle_s", check_non_negative(params["settle_s"])),
               ("reads", None if params["reads"] >= 1 else f"must be at least 1, got {params['reads']}")]
     run_probe_module(module, checks, run, (DriverError,))

@@ -61,19 +61,8 @@ options:
     description: UDP port of the echo service on Host B.
     type: int
     default: 7007
-  repeat:
-    description: Stopping rule for the action plugin, applied per size to the first path. Ignored without it.
-    type: dict
-  journal:
-    description: Controller journal settings for the action plugin. Ignored without it.
-    type: dict
-  points_after:
-    description:
-      - How many points of this metric the task's later loop items measure on this server; with
-        C(repeat.server_budget_s) the action plugin shares what the budget has left among this task's points
-        and those. Ignored without the action plugin.
-    type: int
-    default: 0
+extends_documentation_fragment:
+  - vnflab_controller
 attributes:
   check_mode:
     support: partial
@@ -122,6 +111,7 @@ import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab.echo_probe import EchoProber
+from ansible.module_utils.vnflab.limits import DEFAULT_SIZES
 from ansible.module_utils.vnflab.moduledoc import (
     CONTROLLER_OPTIONS,
     check_between,
@@ -169,7 +159,7 @@ def main() -> None:
     argument_spec = dict(
         paths=dict(type="dict", required=True),
         sizes=dict(type="list", elements="int",
-                   default=[64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65507]),
+                   default=list(DEFAULT_SIZES)),
         samples=dict(type="int", default=20),
         warmup=dict(type="int", default=3),
         interval_ms=dict(type="float", default=2.0),

@@ -39,7 +39,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -50,21 +50,20 @@ from ansible.plugins.action import ActionBase
 from vnflab.ansible_record import checked_journal
 from vnflab.budget import server_budget, time_spent_s
 from vnflab.journal import Journal, PointsJournal, utc_timestamp
-from vnflab.records import PointKey, watched_quantity, watched_values
+from vnflab.limits import CONFIDENCE, MAX_FAILED_BATCHES, REL_HALF_WIDTH
+from vnflab.metrics import METRICS
+from vnflab.records import PointKey
 from vnflab.resume import read_point_progress
+from vnflab.rundir import RunPaths
 from vnflab.stopping import StoppingRule
-
-RecordBuilder = Callable[[PointKey, Mapping[str, Any], int], list[dict[str, Any]]]
-
-DEFAULT_MAX_FAILED_BATCHES = 2
 
 
 def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
     try:
         return StoppingRule(
             min_samples=int(repeat["min_samples"]), max_samples=int(repeat["max_samples"]),
-            rel_half_width=float(repeat.get("rel_half_width", 0.05)),
-            confidence=float(repeat.get("confidence", 0.95)),
+            rel_half_width=float(repeat.get("rel_half_width", REL_HALF_WIDTH)),
+            confidence=float(repeat.get("confidence", CONFIDENCE)),
             time_budget_s=float(repeat["time_budget_s"]) if repeat.get("time_budget_s") is not None else None,
             budget_floor=int(repeat["budget_floor"]) if repeat.get("budget_floor") is not None else None)
     except (KeyError, TypeError, ValueError) as exc:
@@ -73,7 +72,7 @@ def stopping_rule(repeat: Mapping[str, Any]) -> StoppingRule:
 
 def max_failed_batches(repeat: Mapping[str, Any] | None) -> int:
     """How many batches of one point may fail to start (each journaled and measured again)."""
-    value = (repeat or {}).get("max_failed_batches", DEFAULT_MAX_FAILED_BATCHES)
+    value = (repeat or {}).get("max_failed_batches", MAX_FAILED_BATCHES)
     try:
         count = int(str(value).strip()) if not isinstance(value, bool) else -1
     except ValueError:
@@ -135,7 +134,6 @@ class MeasureAction(ActionBase):
     TRANSFERS_FILES = False
     METRIC = ""
     STOPS_LEFTOVERS = False  # the module takes state: absent (stop the batch's instances, nothing else)
-    build_records: RecordBuilder
 
     def points(self, args: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
         """(x, x_unit, module args) of each point; one point by default."""
@@ -184,15 +182,16 @@ class MeasureAction(ActionBase):
         except ValueError as exc:
             raise AnsibleActionFail(str(exc)) from exc
         failed_batches_allowed = max_failed_batches(repeat)
-        run_dir = Path(journal["path"])
-        samples = Journal(run_dir / "samples.jsonl")
-        failures = Journal(run_dir / "failures.jsonl")
-        batches = Journal(run_dir / "batches.jsonl")
-        points_journal = PointsJournal(run_dir / "points.jsonl")
+        paths = RunPaths(Path(journal["path"]))
+        run_dir = paths.run_dir
+        samples = Journal(paths.samples)
+        failures = Journal(paths.failures)
+        batches = Journal(paths.batches)
+        points_journal = PointsJournal(paths.points)
         key = PointKey(run_id=str(journal["run_id"]), platform=str(journal["platform"]),
                        label=str(journal["label"]), metric=self.METRIC,
                        host=str((task_vars or {}).get("inventory_hostname", "")),
-                       mode=args.get("mode", "icmp") if self.METRIC == "response" else None)
+                       mode=METRICS[self.METRIC].mode_of(args))
         summaries = []
         written = 0
         probe_s = 0.0  # the probe modules' own wall time, summed over batches (scripts/bench.sh)
@@ -208,7 +207,7 @@ class MeasureAction(ActionBase):
                 continue
             point_rule, shared = rule, {}
             if budget is not None:  # this point's share of what the metric has left on this server
-                spent = time_spent_s(run_dir / "points.jsonl", key)
+                spent = time_spent_s(paths.points, key)
                 point_rule = replace(rule, time_budget_s=budget.point_budget_s(
                     spent, len(points) - index + points_after, rule.time_budget_s))
                 shared = {"server_budget_s": budget.total_s, "server_spent_before_s": round(spent, 3)}
@@ -254,7 +253,7 @@ class MeasureAction(ActionBase):
                     outcome["failed_batches"] = failed_batches
                     return {**result, **outcome}
                 try:
-                    written += samples.append(self.build_records(key, outcome, batch))
+                    written += samples.append(METRICS[self.METRIC].build_records(key, outcome, batch))
                     if isinstance(outcome.get("probe"), Mapping):
                         batches.append([batch_record(key, x, x_unit, batch, outcome["probe"])])
                 except OSError as exc:  # a full results disk: stop here, saying so, with what was journaled
@@ -262,8 +261,8 @@ class MeasureAction(ActionBase):
                             "failed_batches": failed_batches,
                             "msg": f"x={x} {x_unit}: cannot journal batch {batch} in {run_dir}: {exc}; the task stops "
                                    f"here, with the {written} sample(s) it journaled before"}
-                batch_values = watched_values(self.METRIC, outcome)
-                quantity = watched_quantity(self.METRIC, outcome)
+                batch_values = METRICS[self.METRIC].watched_values(outcome)
+                quantity = METRICS[self.METRIC].watched_quantity(outcome)
                 values.extend(batch_values)
                 down = self.judge_batch(values, batch_values, repeat or {}, f"x={x} {x_unit}", measured_here == 0)
                 measured_here += 1

@@ -14,6 +14,7 @@ from ansible.utils.vars import merge_hash
 
 from vnflab.journal import Journal
 from vnflab.records import PointKey
+from vnflab.rundir import RunPaths
 
 JOURNAL_KEYS = ("path", "run_id", "platform", "label")
 #: The point's key for a probe mode (the task's journal, metric and host filled in).
@@ -60,5 +61,5 @@ class RecordPartAction(ActionBase):
         records, returned = self.record(args, key_of)
         if self._task.check_mode:
             return {**result, "changed": False, "records": records}
-        written = Journal(Path(journal["path"]) / "samples.jsonl").append(records)
+        written = Journal(RunPaths(Path(journal["path"])).samples).append(records)
         return {**result, "changed": False, "samples_written": written, **returned}

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vnflab.rundir import RunPaths
+
 # Task paths that are image or unikernel builds, whichever play runs them (first match wins).
 BUILD_PHASES: Sequence[tuple[str, str]] = (
     (r"roles/emulated_server/", "build: emulated servers (image, boot)"),
@@ -153,6 +155,6 @@ def render_table(summary: Mapping[str, Any]) -> str:
 
 
 def read_points(run_dir: Path | None) -> list[dict[str, Any]]:
-    if run_dir is None or not (run_dir / "points.jsonl").is_file():
+    if run_dir is None or not RunPaths(run_dir).points.is_file():
         return []
-    return read_timing(run_dir / "points.jsonl")
+    return read_timing(RunPaths(run_dir).points)

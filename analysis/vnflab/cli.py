@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vnflab import __version__
+from vnflab.metrics import METRICS
 
 
 def _new_run(args: argparse.Namespace) -> int:
@@ -24,10 +25,11 @@ def _new_run(args: argparse.Namespace) -> int:
 
 def _manifest(args: argparse.Namespace) -> int:
     from vnflab.manifest import assemble_manifest
+    from vnflab.rundir import RunPaths
 
     run_dir = Path(args.run_dir)
     assemble_manifest(run_dir)
-    print(run_dir / "manifest.json")
+    print(RunPaths(run_dir).manifest)
     return 0
 
 
@@ -194,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(handler=_bench)
 
     run = commands.add_parser("run", help="run site.yml through ansible-runner with progress, then the report")
-    run.add_argument("--metric", action="append", default=[], choices=["boot", "response", "memory"],
+    swept = [name for name, metric in METRICS.items() if metric.sweep_variable]  # the profile sweeps these
+    run.add_argument("--metric", action="append", default=[], choices=swept,
                      help="measure only this metric (repeatable; default: all)")
     run.add_argument("--inventory", "-i", help="inventory (default: the one in ansible.cfg, the local lab)")
     run.add_argument("--profile", default="default", help="playbooks/profiles/<PROFILE>.yml (default: default)")

@@ -25,6 +25,7 @@ import pandas as pd
 
 from vnflab.bootstrap import statistic_ci
 from vnflab.markdown import fmt_num, fmt_p
+from vnflab.metrics import METRICS, Comparison
 from vnflab.panels import PANELS, Panel, panel_quantity
 from vnflab.paper import PaperData, RowMatch, match_rows
 from vnflab.significance import mann_whitney
@@ -32,12 +33,8 @@ from vnflab.significance import mann_whitney
 #: Significance level for "significant" in the tables' verdicts.
 ALPHA = 0.05
 
-_PHRASES: dict[str, tuple[str, str]] = {
-    # metric: (verb for "percent lower", noun phrase)
-    "boot": ("boots {v}% faster than", "boot time"),
-    "response": ("responds {v} times faster than", "response time"),
-    "memory": ("uses {v}% less memory than", "server memory"),
-}
+#: How a panel's metric without a declared comparison is phrased (percent lower, at the largest x).
+_PLAIN = Comparison(verb="is {v}% lower than")
 
 
 @dataclass(frozen=True)
@@ -120,6 +117,7 @@ def pairwise_statements(samples: pd.DataFrame) -> pd.DataFrame:
     out = []
     for panel in PANELS:
         rows = _panel_rows(samples, panel)
+        comparison = METRICS[panel.metric].comparison or _PLAIN
         for mode in sorted(rows["mode"].unique()):
             mode_rows = rows[rows["mode"] == mode]
             series = sorted({(str(p), str(lab)) for p, lab in zip(mode_rows["platform"], mode_rows["label"],
@@ -130,7 +128,7 @@ def pairwise_statements(samples: pd.DataFrame) -> pd.DataFrame:
                     continue
                 top = contrast(mode_rows, first, second, xs[-1])
                 subject, reference = (first, second) if top.ratio <= 1 else (second, first)
-                if panel.metric == "boot":
+                if comparison.best_case:
                     candidates = [contrast(mode_rows, subject, reference, x) for x in xs]
                     chosen = min(candidates, key=lambda c: (c.ratio, -c.x))
                     where = f"in the best case ({_x_text(panel, chosen.x)})"
@@ -138,18 +136,18 @@ def pairwise_statements(samples: pd.DataFrame) -> pd.DataFrame:
                     chosen = contrast(mode_rows, subject, reference, xs[-1])
                     where = f"at {_x_text(panel, chosen.x)}"
                 low, high = chosen.ratio_ci
-                if panel.metric == "response":
+                if comparison.measure == "times lower":
                     value, ci = 1.0 / chosen.ratio, (1.0 / high if high else math.nan, 1.0 / low if low else math.nan)
                 else:
                     value, ci = _percent(chosen.ratio), (_percent(high), _percent(low))
-                verb = _PHRASES.get(panel.metric, ("is {v}% lower than", panel.quantity))[0]
+                verb = comparison.verb
                 text = (f"{subject[0]} {verb.format(v=fmt_num(value, 3))} {reference[0]} {where}"
                         f"{f' [{mode}]' if mode else ''}: 95% CI [{fmt_num(ci[0], 3)}, {fmt_num(ci[1], 3)}], "
                         f"{_sig(chosen.p_value)}, Cliff's delta {fmt_num(chosen.cliffs_delta, 2)}")
                 out.append({
                     "metric": panel.metric, "quantity": panel_quantity(rows, panel), "mode": mode, "x": chosen.x,
                     "subject": subject[0], "reference": reference[0],
-                    "measure": "times lower" if panel.metric == "response" else "percent lower",
+                    "measure": comparison.measure,
                     "value": value, "ci_low": ci[0], "ci_high": ci[1], "p_value": chosen.p_value,
                     "cliffs_delta": chosen.cliffs_delta, "n_subject": chosen.n_subject,
                     "n_reference": chosen.n_reference, "statement": text,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vnflab.progress import Progress, Server, planned_points
+from vnflab.rundir import RunPaths
 
 #: The repository root (site.yml, ansible.cfg, playbooks/), two levels above this package.
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def resume_dir(options: RunOptions) -> Path:
         raise ValueError("no run to resume")
     named = Path(options.resume)
     run_dir = named if len(named.parts) > 1 else Path(options.results_dir) / named
-    if not (run_dir / "samples.jsonl").is_file() and not (run_dir / "manifest.d").is_dir():
+    if not RunPaths(run_dir).samples.is_file() and not RunPaths(run_dir).manifest_parts.is_dir():
         raise FileNotFoundError(f"--resume {options.resume}: {run_dir} is not a run directory (no samples.jsonl, "
                                 "no manifest.d/)")
     return run_dir
@@ -140,7 +141,7 @@ def run_lab(options: RunOptions, out: TextIO = sys.stdout) -> int:
     for failure in progress.failures:
         print(f"failed: {failure}", file=out, flush=True)
     print(f"ansible-runner: {status} (rc {rc})", file=out, flush=True)
-    if (run_dir / "samples.jsonl").is_file():
+    if RunPaths(run_dir).samples.is_file():
         generated = build_report(run_dir)
         print(f"report: {generated.report}\nhtml: {generated.html}", file=out, flush=True)
     return 0 if rc == 0 else 1

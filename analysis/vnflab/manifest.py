@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-MANIFEST_NAME = "manifest.json"
+from vnflab.rundir import RunPaths
+
+MANIFEST_NAME = RunPaths(Path()).manifest.name
 _LOCK_NAME = ".manifest.lock"
 
 
@@ -106,7 +108,7 @@ def assemble_manifest(run_dir: Path) -> list[Path]:
     """Merge every part in ``run_dir/manifest.d/`` (what the plays wrote: parameters, controller, one per host,
     one per resume) into ``manifest.json``, in name order; return the parts. A killed run never reached the
     report play that does this, so ``vnflab report`` does it too."""
-    parts = sorted((Path(run_dir) / "manifest.d").glob("*.json"))
+    parts = sorted(RunPaths(Path(run_dir)).manifest_parts.glob("*.json"))
     for part in parts:
         content = json.loads(part.read_text(encoding="utf-8"))
         if not isinstance(content, dict):

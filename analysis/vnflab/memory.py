@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd  # noqa: TC002 (exact_source takes a summary frame)
+if TYPE_CHECKING:  # exact_source takes a summary frame; the rest (records, resume, metrics) is stdlib only
+    import pandas as pd
 
 #: Derived per-batch quantities, in the order they are listed.
 DERIVED_QUANTITIES: tuple[str, ...] = ("exact_used_mb", "instances_pss_mb", "instances_cgroup_mb", "domains_dom0_mb")

@@ -1,71 +1,17 @@
-"""The three panels of the paper's Fig. 2 and how series (lines/columns) are named in them."""
+"""The three panels of the paper's Fig. 2 (declared with their metrics, :mod:`vnflab.metrics`) and how series
+(lines/columns) are named in them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
+
+from vnflab.metrics import PANELS, Panel
+
+__all__ = ["PANELS", "Panel", "SeriesKey", "legend_names", "panel_quantity", "panel_rows", "secondary_rows",
+           "series_keys", "short_names"]
 
 #: Identity of one line in a panel: (platform, label, mode); mode is "" when not applicable.
 SeriesKey = tuple[str, str, str]
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One panel of Fig. 2: which quantity is drawn against which x."""
-
-    key: str
-    slug: str
-    title: str
-    metric: str
-    quantity: str
-    floor_quantity: str | None
-    x_label: str
-    y_label: str
-    x_unit: str
-    #: A series (platform) without the main quantity is drawn from this one instead, its legend saying so.
-    fallback_quantity: str | None = None
-    #: Drawn dotted beside each series: a secondary view of the same metric (the whole-server memory).
-    secondary_quantity: str | None = None
-
-
-PANELS: tuple[Panel, ...] = (
-    Panel(
-        key="a",
-        slug="fig2a_boot",
-        title="(a) Boot time until all instances answer",
-        metric="boot",
-        quantity="all_ms",
-        floor_quantity=None,
-        x_label="Instances started concurrently",
-        y_label="Boot time, all instances (ms)",
-        x_unit="instances",
-    ),
-    Panel(
-        key="b",
-        slug="fig2b_response",
-        title="(b) Response time through the proxy VNF",
-        metric="response",
-        quantity="rtt_proxy_us",
-        floor_quantity="rtt_direct_us",
-        x_label="Payload size (bytes)",
-        y_label="Round-trip time (µs)",
-        x_unit="B",
-    ),
-    Panel(
-        key="c",
-        slug="fig2c_memory",
-        title="(c) Memory used by the VNF instances",
-        metric="memory",
-        quantity="exact_used_mb",
-        floor_quantity=None,
-        x_label="Instances running",
-        y_label="Memory used (MB = 2^20 B)",
-        x_unit="instances",
-        fallback_quantity="server_used_mb",
-        secondary_quantity="server_used_mb",
-    ),
-)
 
 
 def panel_rows(summary: pd.DataFrame, panel: Panel, quantity: str | None = None) -> pd.DataFrame:

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vnflab.metrics import METRICS
+from vnflab.rundir import RunPaths
+
 METRICS_BY_PROFILE_KEY: dict[str, str] = {
-    "vnflab_boot_counts": "boot", "vnflab_response_sizes": "response", "vnflab_memory_counts": "memory",
-}
+    metric.sweep_variable: name for name, metric in METRICS.items() if metric.sweep_variable is not None}
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def planned_points(profile: Mapping[str, Any], servers: list[Server], metrics: s
             continue
         xs = [int(x) for x in profile.get(key, [])]
         for server in servers:
-            capped = metric != "response" and server.max_instances is not None
+            capped = METRICS[metric].capped_by_instances and server.max_instances is not None
             total += len([x for x in xs if not capped or x <= int(server.max_instances or 0)])
     return total
 
@@ -112,13 +114,13 @@ class Progress:
                 self.failures.append(f"{data.get('host', '?')}: {data.get('task', self.task)}: {message}".strip())
 
     def points_done(self) -> int:
-        return count_lines(self.run_dir / "points.jsonl")
+        return count_lines(RunPaths(self.run_dir).points)
 
     def status(self) -> str:
         """One line: stage, current platform/metric/point/repetition, points done, elapsed, remaining."""
         now = self.clock()
         elapsed = now - self.started
-        sample = last_record(self.run_dir / "samples.jsonl")
+        sample = last_record(RunPaths(self.run_dir).samples)
         done = self.points_done()
         if sample is not None and self.measuring_since is None:
             self.measuring_since = now

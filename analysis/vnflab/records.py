@@ -1,4 +1,5 @@
-"""Turn probe-module results into sample records (docs/design.md) and name the value the stopping rule watches."""
+"""Turn probe-module results into sample records (docs/design.md); :mod:`vnflab.metrics` names which builder each
+metric uses and the value its stopping rule watches."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from vnflab.journal import utc_timestamp
-from vnflab.memory import result_memory
 
 
 @dataclass(frozen=True)
@@ -156,31 +156,3 @@ def chain_records(key: PointKey, length: int, result: Mapping[str, Any], repetit
             records.append(sized.record("rtt_chain_us", length, "VNFs", value, "us", repetition, seq, time=now))
             seq += 1
     return records
-
-
-def watched_quantity(metric: str, result: Mapping[str, Any]) -> str:
-    """The quantity the stopping rule watches: for memory the exact one where the platform reports it
-    (``exact_used_mb``, :mod:`vnflab.memory`), else the server's MemAvailable delta."""
-    if metric == "memory" and "exact_used_mb" in result_memory(result):
-        return "exact_used_mb"
-    return WATCHED_QUANTITY[metric]
-
-
-def watched_values(metric: str, result: Mapping[str, Any]) -> Sequence[float | None]:
-    """Values of one module run that the stopping rule accumulates for the point."""
-    if metric == "boot":
-        return [result.get("all_ms")]
-    if metric == "memory":
-        derived = result_memory(result)
-        return [derived["exact_used_mb"] if "exact_used_mb" in derived else result.get("server_used_mb")]
-    if metric == "migration":
-        return [result.get("stream", {}).get("downtime_ms")]
-    if metric == "response":
-        entries = result.get("results") or []
-        return list(entries[0]["rtt_us"]) if entries else []
-    raise ValueError(f"unknown metric {metric!r}")
-
-
-#: The watched quantity by metric (memory: where the platform reports no per-instance figure).
-WATCHED_QUANTITY = {"boot": "all_ms", "memory": "server_used_mb", "response": "rtt_proxy_us",
-                    "migration": "downtime_ms"}

@@ -445,5 +445,5 @@ def build_report(run_dir: Path, options: ReportOptions | None = None) -> Generat
     _clear_stale(run.paths.figures_dir, {p for paths in figures.values() for p in paths})
     text = render_report(run, summary, figures, sections)
     run.paths.report.write_text(text, encoding="utf-8", newline="\n")
-    html = write_html(text, run.paths.run_dir, run.paths.run_dir / "report.html", title=f"vnflab run {run.run_id}")
+    html = write_html(text, run.paths.run_dir, run.paths.report_html, title=f"vnflab run {run.run_id}")
     return GeneratedFiles(report=run.paths.report, html=html, tables=tables, figures=figures)

@@ -7,7 +7,7 @@ loop (:mod:`vnflab.ansible_measure`) asks :func:`read_point_progress`:
 - a point with a line in ``points.jsonl`` finished: it is skipped, and its summary is returned as it was;
 - a point with samples but no ``points.jsonl`` line was cut by the kill: its batches stay as journaled
   (every complete line of a batch the kill cut too), its next batch takes the next repetition number, and
-  the stopping rule starts from its journaled values (the watched quantity of :mod:`vnflab.records`), its
+  the stopping rule starts from its journaled values (the watched quantity of :mod:`vnflab.metrics`), its
   failed batches (``failures.jsonl``) and its time so far (first to last journaled sample of the point, a
   lower bound: the batch that was running when the run was killed is not counted);
 - any other point is measured from repetition 0.
@@ -15,7 +15,7 @@ loop (:mod:`vnflab.ansible_measure`) asks :func:`read_point_progress`:
 So no repetition number repeats within a point and no batch is measured twice. The journals are only read;
 the next append repairs a torn last line (:class:`vnflab.journal.Journal`).
 
-Stdlib only (plus :mod:`vnflab.memory` for the memory quantity), read by the action plugins.
+Stdlib only (plus :mod:`vnflab.metrics` for the watched quantity), read by the action plugins.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vnflab.memory import derived_memory_records
-from vnflab.records import WATCHED_QUANTITY, PointKey
+from vnflab.metrics import METRICS
+from vnflab.records import PointKey
+from vnflab.rundir import RunPaths
 
 #: The fields that name one point in samples.jsonl, points.jsonl and failures.jsonl.
 POINT_FIELDS = ("run_id", "platform", "label", "metric", "host", "mode", "x", "x_unit")
@@ -85,14 +86,8 @@ def _time(record: Mapping[str, Any]) -> datetime | None:
 
 
 def _watched(metric: str, records: list[dict[str, Any]]) -> tuple[str, dict[int, list[float | None]]]:
-    """The watched quantity and its values by repetition, as the loop accumulated them (records.watched_values)."""
-    if metric == "memory":
-        derived = [r for r in derived_memory_records(records) if r["quantity"] == "exact_used_mb"]
-        quantity = "exact_used_mb" if derived else WATCHED_QUANTITY["memory"]
-        source = derived or records
-    else:
-        quantity = WATCHED_QUANTITY[metric]
-        source = records
+    """The watched quantity and its values by repetition, as the loop accumulated them (Metric.watched_values)."""
+    quantity, source = METRICS[metric].watched_records(records)
     by_repetition: dict[int, list[float | None]] = {}
     for record in sorted(source, key=lambda r: (int(r["repetition"]), r.get("seq") or 0)):
         if record.get("quantity") == quantity:
@@ -105,9 +100,10 @@ def read_point_progress(run_dir: Path, key: PointKey, x: int, x_unit: str) -> Po
     """What ``run_dir``'s journals hold for the point ``key`` at ``x``."""
     run_dir = Path(run_dir)
     identity = point_identity(key, x, x_unit)
-    finished = next(iter(reversed(list(_matching(run_dir / "points.jsonl", identity)))), None)
-    samples = list(_matching(run_dir / "samples.jsonl", identity))
-    failed = sum(1 for _ in _matching(run_dir / "failures.jsonl", identity))
+    paths = RunPaths(run_dir)
+    finished = next(iter(reversed(list(_matching(paths.points, identity)))), None)
+    samples = list(_matching(paths.samples, identity))
+    failed = sum(1 for _ in _matching(paths.failures, identity))
     repetitions = [int(r["repetition"]) for r in samples if isinstance(r.get("repetition"), int)]
     if not repetitions:
         return PointProgress(finished=finished, failed_batches=failed)
@@ -173,12 +169,11 @@ def resume_run(run_dir: Path, parameters: Mapping[str, Any] | None = None) -> st
     """Check that ``run_dir`` can be resumed with ``parameters`` (the new run's, when given), record the resume
     in ``manifest.d/resume-<time>.json`` and return a sentence saying what is kept and what is left."""
     from vnflab.journal import utc_timestamp
-    from vnflab.rundir import RunPaths
 
     paths = RunPaths(Path(run_dir))
     if not paths.run_dir.is_dir():
         raise ResumeRefused(f"{paths.run_dir}: no such run directory to resume")
-    recorded = paths.run_dir / "manifest.d" / "parameters.json"
+    recorded = paths.manifest_parts / "parameters.json"
     if parameters is not None and recorded.is_file():
         before = json.loads(recorded.read_text(encoding="utf-8")).get("parameters", {})
         changed = changed_parameters(before, parameters)
@@ -192,7 +187,7 @@ def resume_run(run_dir: Path, parameters: Mapping[str, Any] | None = None) -> st
     points = _records(paths.points)
     cut = cut_points(samples, points)
     now = utc_timestamp()
-    part = paths.run_dir / "manifest.d" / f"resume-{now.replace(':', '').replace('-', '').replace('.', '')}.json"
+    part = paths.manifest_parts / f"resume-{now.replace(':', '').replace('-', '').replace('.', '')}.json"
     part.parent.mkdir(exist_ok=True)
     record = {"finished_points": len(points), "samples": len(samples),
               "cut_points": [describe_point(identity) for identity in cut]}

@@ -44,6 +44,11 @@ class RunPaths:
         return self.run_dir / "manifest.json"
 
     @property
+    def manifest_parts(self) -> Path:
+        """What the plays write for the manifest (parameters, controller, one part per host and per resume)."""
+        return self.run_dir / "manifest.d"
+
+    @property
     def tables_dir(self) -> Path:
         return self.run_dir / "tables"
 
@@ -54,6 +59,10 @@ class RunPaths:
     @property
     def report(self) -> Path:
         return self.run_dir / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.run_dir / "report.html"
 
 
 def new_run_id(now: datetime | None = None, token: str | None = None) -> str:

@@ -1,4 +1,5 @@
-"""The sample record contract of docs/design.md: field names, units, label format, validation."""
+"""The sample record contract of docs/design.md: field names, units (from :mod:`vnflab.metrics`), label format,
+validation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from vnflab.metrics import METRICS as _METRICS
 
 #: Sample record fields in design.md order (the columns of the tidy DataFrame).
 SAMPLE_FIELDS: tuple[str, ...] = (
@@ -17,36 +20,15 @@ SAMPLE_FIELDS: tuple[str, ...] = (
 #: Fields without which a sample cannot be placed in a table.
 REQUIRED_FIELDS: tuple[str, ...] = ("platform", "label", "metric", "quantity", "x", "value", "unit", "status")
 
-METRICS: tuple[str, ...] = ("boot", "response", "memory", "migration", "chain")
+METRICS: tuple[str, ...] = tuple(_METRICS)
 #: ``skipped``: nothing could be measured here (no mechanism on this platform or server); the record's
 #: ``reason`` field says why, and its value is null.
 STATUSES: tuple[str, ...] = ("ok", "lost", "skipped")
 
-X_UNITS: dict[str, str] = {"boot": "instances", "response": "B", "memory": "instances", "migration": "VNFs",
-                         "chain": "VNFs"}
+X_UNITS: dict[str, str] = {name: metric.x_unit for name, metric in _METRICS.items()}
 
 QUANTITY_UNITS: dict[tuple[str, str], str] = {
-    ("boot", "all_ms"): "ms",
-    ("boot", "instance_ms"): "ms",
-    ("response", "rtt_proxy_us"): "us",
-    ("response", "rtt_direct_us"): "us",
-    ("memory", "server_used_mb"): "MB",
-    ("memory", "instance_pss_mb"): "MB",
-    ("memory", "instance_cgroup_mb"): "MB",
-    ("memory", "instance_hypervisor_mb"): "MB",
-    ("memory", "available_before_mb"): "MB",
-    ("memory", "available_after_mb"): "MB",
-    ("memory", "available_restored_mb"): "MB",
-    ("migration", "total_ms"): "ms",
-    ("migration", "downtime_ms"): "ms",
-    ("migration", "requests_lost"): "requests",
-    ("migration", "requests_sent"): "requests",
-    ("migration", "bytes_transferred"): "B",
-    ("migration", "platform_downtime_ms"): "ms",
-    ("migration", "baseline_gap_ms"): "ms",
-    ("chain", "boot_chain_ms"): "ms",
-    ("chain", "rtt_chain_us"): "us",
-}
+    (name, quantity): unit for name, metric in _METRICS.items() for quantity, unit in metric.units.items()}
 
 _LABEL_RE = re.compile(
     r"^(?P<engine>[^/\s]+)/(?P<image>\S+) \((?P<accelerator>[^,()]+), "

@@ -27,6 +27,8 @@ from typing import Any, Literal
 
 from scipy import stats as _scipy_stats
 
+from vnflab.limits import CONFIDENCE, REL_HALF_WIDTH
+
 Reason = Literal["converged", "cap", "budget", "need_more"]
 
 #: design.md defaults: response follows RFC 2544 s.26.2 (at least 20 trials); boot and memory 3.
@@ -103,8 +105,8 @@ class StoppingRule:
 
     min_samples: int
     max_samples: int
-    rel_half_width: float = 0.05
-    confidence: float = 0.95
+    rel_half_width: float = REL_HALF_WIDTH
+    confidence: float = CONFIDENCE
     time_budget_s: float | None = None
     #: values after which the budget may end the point (default: ``min_samples``, the whole pilot)
     budget_floor: int | None = None
@@ -183,7 +185,7 @@ class StoppingRule:
         return record
 
 
-def rule_for(metric: str, max_samples: int, rel_half_width: float = 0.05, confidence: float = 0.95,
+def rule_for(metric: str, max_samples: int, rel_half_width: float = REL_HALF_WIDTH, confidence: float = CONFIDENCE,
              time_budget_s: float | None = None) -> StoppingRule:
     """The design.md default rule for ``metric`` (``boot``, ``response`` or ``memory``)."""
     try:

@@ -9,10 +9,9 @@ import time
 from typing import Any
 
 from ansible.module_utils.vnflab.driver import StartError
+from ansible.module_utils.vnflab.limits import MAX_INSTANCES, MAX_PAYLOAD, MAX_PPS
 
-MAX_INSTANCES = 1024
-MAX_PAYLOAD = 65507
-MAX_PPS = 10**7  # the boot prober's bound
+__all__ = ["MAX_INSTANCES", "MAX_PAYLOAD", "MAX_PPS"]  # re-exported for the modules
 
 # Options read by the controller-side action plugin (repetition and journaling); a module run
 # without the action plugin accepts and ignores them.
@@ -21,14 +20,6 @@ CONTROLLER_OPTIONS: dict[str, dict[str, Any]] = {
     "journal": {"type": "dict", "required": False},
     "points_after": {"type": "int", "required": False, "default": 0},
 }
-
-# Options of the probe modules that start instances (vnf_boot_time, vnf_memory).
-INSTANCE_OPTIONS: dict[str, dict[str, Any]] = {
-    # measured: start, probe, stop (the default). absent: only stop the batch's instances (idempotent), the
-    # cleanup the action plugin runs after a batch whose module died before its own stop ran.
-    "state": {"type": "str", "default": "measured", "choices": ["measured", "absent"]},
-}
-
 
 def instances_absent(driver: Any, count: int, check_mode: bool) -> dict[str, Any]:
     """Result of ``state: absent``: every stop command of the batch's instances run (none in check mode).

@@ -6,9 +6,11 @@ import socket
 import struct
 from typing import NamedTuple
 
+from ansible.module_utils.vnflab.limits import MAX_PAYLOAD
+
 MIN_PAYLOAD_BYTES = 1
 # Largest payload of one IPv4 datagram: 65535 - 20 (IPv4 header) - 8 (ICMP or UDP header).
-MAX_PAYLOAD_BYTES = 65507
+MAX_PAYLOAD_BYTES = MAX_PAYLOAD
 
 ICMP_ECHO_REPLY = 0
 ICMP_ECHO_REQUEST = 8

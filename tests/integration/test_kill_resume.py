@@ -39,12 +39,10 @@ module.exit_json(changed=False, count=count, all_ms=max(boot), boot_ms=boot)
 '''
 
 ACTION = '''from vnflab.ansible_measure import MeasureAction
-from vnflab.records import boot_records
 
 
 class ActionModule(MeasureAction):
     METRIC = "boot"
-    build_records = staticmethod(boot_records)
 
     def points(self, args):
         return [(int(args["count"]), "instances", args)]

@@ -18,6 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 MEASURING_TASKS = {"boot.yml": "Boot time of N instances", "memory.yml": "Memory with N instances"}
+#: The task file both instance plays import, parametrised by the play (instance_metric, instance_task, ...).
+INSTANCE_TASKS = ROOT / "playbooks" / "tasks" / "measure-instances.yml"
 
 
 def play_tasks(playbook: str) -> list[dict[str, Any]]:
@@ -26,11 +28,26 @@ def play_tasks(playbook: str) -> list[dict[str, Any]]:
             for task in play.get("tasks", [])]
 
 
+def instance_parameters(playbook: str) -> dict[str, Any]:
+    """The vars with which ``playbook`` imports the instance task file (its one import of it)."""
+    imports = [task for task in play_tasks(playbook)
+               if task.get("ansible.builtin.import_tasks") == "tasks/measure-instances.yml"]
+    assert len(imports) == 1, f"{playbook} must import tasks/measure-instances.yml once"
+    return imports[0]["vars"]
+
+
+def instance_tasks() -> list[dict[str, Any]]:
+    return yaml.safe_load(INSTANCE_TASKS.read_text())
+
+
 @pytest.mark.parametrize(("playbook", "task_name"), MEASURING_TASKS.items())
 def test_measuring_task_is_throttled_not_the_play_serial(playbook: str, task_name: str) -> None:
     for play in yaml.safe_load((ROOT / "playbooks" / playbook).read_text()):
         assert "serial" not in play, f"{playbook}: a failed server would end the whole run"
-    tasks = [task for task in play_tasks(playbook) if task.get("name") == task_name]
+    parameters = instance_parameters(playbook)
+    assert parameters["instance_task"] == task_name
+    assert parameters["instance_metric"] == playbook.removesuffix(".yml")
+    tasks = [task for task in instance_tasks() if task.get("name") == "{{ instance_task }}"]
     assert len(tasks) == 1 and tasks[0].get("throttle") == 1
 
 
@@ -46,7 +63,11 @@ def test_a_failed_server_leaves_the_others_and_the_report(tmp_path: Path) -> Non
 
 
 def measuring_task(playbook: str) -> dict[str, Any]:
-    return next(task for task in play_tasks(playbook) if task.get("name") == MEASURING_TASKS[playbook])
+    """The measuring task ``playbook`` runs (from the instance task file), with its module named."""
+    task = next(task for task in instance_tasks() if task.get("name") == "{{ instance_task }}")
+    module = render(task["action"], instance_parameters(playbook))
+    assert module.startswith("vnf_"), module
+    return task
 
 
 def render(template: str, variables: dict[str, Any]) -> Any:
@@ -64,11 +85,12 @@ PROFILE_REPEAT = {"boot": {"min_samples": 3, "max_failed_batches": 2},
 @pytest.mark.parametrize("playbook", MEASURING_TASKS)
 def test_a_server_may_allow_more_failed_starts_than_the_profile(playbook: str) -> None:
     task = measuring_task(playbook)
-    template = next(arguments["repeat"] for module, arguments in task.items() if module.startswith("vnf_"))
+    template = task["args"]["repeat"]
     metric = playbook.removesuffix(".yml")
-    profile_only = render(template, {"vnflab_repeat": PROFILE_REPEAT})
+    parameters = instance_parameters(playbook)
+    profile_only = render(template, {"vnflab_repeat": PROFILE_REPEAT, **parameters})
     assert profile_only == PROFILE_REPEAT[metric]
-    allowed = render(template, {"vnflab_repeat": PROFILE_REPEAT, "vnflab_max_failed_batches": "6"})
+    allowed = render(template, {"vnflab_repeat": PROFILE_REPEAT, "vnflab_max_failed_batches": "6", **parameters})
     assert allowed == {**PROFILE_REPEAT[metric], "max_failed_batches": 6}
 
 
@@ -99,14 +121,17 @@ def test_a_failed_point_neither_ends_the_server_nor_passes_unnoticed(playbook: s
     """A failed host leaves every later play: the Xen server's failed boot point N=2 cost it its memory metric.
     The task goes on, its failed points become a fact, and the report play fails the run for them."""
     metric = playbook.removesuffix(".yml")
-    tasks = play_tasks(playbook)
+    parameters = instance_parameters(playbook)
+    tasks = instance_tasks()
     task = measuring_task(playbook)
-    assert task["ignore_errors"] is True and task["register"] == f"{metric}_runs"
-    record = tasks[tasks.index(task) + 1]["ansible.builtin.set_fact"][f"vnflab_{metric}_failures"]
+    assert task["ignore_errors"] is True and task["register"] == "instance_runs"
+    facts = tasks[tasks.index(task) + 1]["ansible.builtin.set_fact"]
+    assert [render(name, parameters) for name in facts] == [f"vnflab_{metric}_failures"]
+    record = next(iter(facts.values()))
     runs = {"results": [{"item": "1", "failed": False}, {"item": "2", "failed": True, "msg": "domain exists"},
                         {"item": "4"}]}
-    assert render(record, {f"{metric}_runs": runs}) == [2]
-    assert render(record, {f"{metric}_runs": {"results": [{"item": 1}]}}) == []
+    assert render(record, {"instance_runs": runs}) == [2]
+    assert render(record, {"instance_runs": {"results": [{"item": 1}]}}) == []
 
     report = play_tasks("report.yml")
     check = report[-1]

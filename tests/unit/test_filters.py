@@ -32,7 +32,7 @@ def test_filter_module_exports_every_filter() -> None:
         "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname", "vnflab_mac", "vnflab_netmask",
         "vnflab_keyvalue", "vnflab_network_of", "vnflab_emulated_servers", "vnflab_failed_points",
         "vnflab_lab_networks", "vnflab_network_problems", "vnflab_list_problems", "vnflab_chain_hops",
-        "vnflab_chain_ends",
+        "vnflab_chain_ends", "vnflab_limit",
     }
     assert all(callable(function) for function in filters.values())
 
@@ -398,3 +398,22 @@ def test_the_chain_network_is_checked_for_overlaps() -> None:
     assert {"host": "s", "variable": "vnflab_chain_cidr", "value": "198.18.12.0/25"} in rows
     assert any("vnflab_chain_cidr" in problem and "overlaps" in problem
                for problem in flt.vnflab_network_problems(rows))
+
+
+def test_limit_names_the_module_utils_value_and_refuses_unknown_names() -> None:
+    assert flt.vnflab_limit("max_instances") == 1024
+    assert flt.vnflab_limit("max_payload") == 65507
+    assert flt.vnflab_limit("repeat_defaults")["confidence"] == 0.95
+    with pytest.raises(AnsibleFilterError, match="no limit 'max_ram'"):
+        flt.vnflab_limit("max_ram")
+
+
+@pytest.mark.parametrize(("variable", "highest"), [("vnflab_boot_counts", 1024), ("vnflab_memory_counts", 1024),
+                                                   ("vnflab_response_sizes", 65507)])
+def test_list_problems_takes_the_range_of_the_metric_the_variable_sweeps(variable: str, highest: int) -> None:
+    assert flt.vnflab_list_problems([1, highest], variable) == []
+    assert flt.vnflab_list_problems([0, highest + 1], variable) == [
+        f"{variable}: every value must be between 1 and {highest}, got 0",
+        f"{variable}: every value must be between 1 and {highest}, got {highest + 1}"]
+    with pytest.raises(AnsibleFilterError, match="vnflab_chain_lengths is no metric's sweep variable"):
+        flt.vnflab_list_problems([1], "vnflab_chain_lengths")

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from ansible.module_utils.vnflab import migration as mig
 
-from vnflab.records import PointKey, longest_gap_outside, migration_records, watched_values
+from vnflab.metrics import watched_values
+from vnflab.records import PointKey, longest_gap_outside, migration_records
 from vnflab.schema import validate_sample
 
 MS = 1_000_000

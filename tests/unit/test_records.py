@@ -10,15 +10,8 @@ import pytest
 
 from vnflab.journal import encode_record
 from vnflab.memory import derived_memory_records
-from vnflab.records import (
-    WATCHED_QUANTITY,
-    PointKey,
-    boot_records,
-    memory_records,
-    response_records,
-    watched_quantity,
-    watched_values,
-)
+from vnflab.metrics import watched_quantity, watched_values
+from vnflab.records import PointKey, boot_records, memory_records, response_records
 from vnflab.schema import QUANTITY_UNITS, SAMPLE_FIELDS, X_UNITS, parse_label, validate_sample
 
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
@@ -228,7 +221,7 @@ def test_watched_values_are_the_watched_quantity_of_the_records() -> None:
         records = builder(key(metric, "icmp" if metric == "response" else None), results[metric], 0)
         records += derived_memory_records(records)  # as load_run adds them
         quantity = watched_quantity(metric, results[metric])
-        assert quantity == ("exact_used_mb" if metric == "memory" else WATCHED_QUANTITY[metric])
+        assert quantity == {"boot": "all_ms", "memory": "exact_used_mb", "response": "rtt_proxy_us"}[metric]
         watched = [r["value"] for r in records if r["quantity"] == quantity]
         assert watched == list(watched_values(metric, results[metric])), metric
 

@@ -73,7 +73,8 @@ case "$*" in *"--address-a {ENTRY}/29"*) (sleep 0.2; ip address add {ENTRY}/32 d
               f"ip link set p-fakeskip-x up && ip link add d-b type veth peer name d-b-x && ip link set d-b-x up && "
               f"ip address add 198.18.61.10/29 dev d-b && ip link set d-b up && "
               f"{PLAYBOOK} -i {inventory} {ROOT / 'playbooks/chain.yml'} -e '{json.dumps(extra)}'"
-              f"; rc=$?; {{ ip -o address show; ip route show; ip -o link show type bridge; iptables -S FORWARD; }} "
+              f"; rc=$?; {{ ip -o address show; ip route show; ip -o link show type bridge; iptables -S FORWARD; "
+              f"echo retrans $(sysctl -n net.ipv4.neigh.p-fakeq.retrans_time_ms); }} "
               f">{state}; exit $rc")
     done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, check=False,
                           timeout=300, cwd=ROOT)
@@ -101,3 +102,4 @@ case "$*" in *"--address-a {ENTRY}/29"*) (sleep 0.2; ip address add {ENTRY}/32 d
     assert set(stopped_log.read_text().split()) >= {"vnflab-fakeq-c1-1", "vnflab-fakeq-c2-1", "vnflab-fakeq-c2-2"}
     left = state.read_text()
     assert CLIENT not in left and "vbr-fakeq-1" not in left and "vnflab chain bridge" not in left, left
+    assert "retrans 1000\n" in left, "Host A's ARP retry time on its chain interface was not put back"

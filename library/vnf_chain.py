@@ -15,7 +15,8 @@ description:
     echo requests to O(target) (the chain's first hop, Host A side), one at a time, each waiting O(wait_ms) for its
     reply, until the first reply (for at most O(timeout_s)); it returns when it was sent and when it came back.
   - O(part=start) runs on the VNF server. It runs the platform driver's optional C(chain.start) argv once per hop of
-    O(hops), with the hop's name and options appended, and returns when the first command began. A driver without
+    O(hops), with the hop's name and options appended, the last hop first (the first hop, Host A's entry, last),
+    and returns when the first command began. A driver without
     C(chain), or a start command that exits 3 (the mechanism cannot run here), returns C(skipped_reason).
   - O(part=rtt) runs on Host A once the chain answers. It measures O(samples) RTTs per size in O(sizes) through the
     chain from O(source) (the address Host A's requests come from), with the response probe's clock (kernel TX and

@@ -60,11 +60,14 @@ def _run(argv: Sequence[str], timeout_s: float, runner: Any) -> tuple[int, str]:
 
 def start_chain(driver: Mapping[str, Any], hops: Sequence[Mapping[str, Any]], timeout_s: float,
                 runner: Any = subprocess.run) -> StartOutcome:
-    """Start every hop of the chain, in order (last hop first would equally do: the chain carries nothing until
-    all are up). Stops at the first failure; exit CHAIN_NOT_HERE is the mechanism's absence (a skip)."""
+    """Start every hop of the chain, the last hop (Host B's side) first and the first hop (Host A's) last: a hop
+    then starts with the hops after it already up, and never sees Host A's requests before its next hop is there.
+    Started first, a hop would forward them to a next hop not yet up, and its neighbour entry for that address,
+    left INCOMPLETE, is retried only once a second: the chain's boot time rounded up to those retries (about 1 s
+    at any k). Stops at the first failure; exit CHAIN_NOT_HERE is the mechanism's absence (a skip)."""
     chain = driver.get("chain") or {}
     outcome = StartOutcome(start_ns=time.clock_gettime_ns(time.CLOCK_REALTIME), end_ns=0)
-    for hop in hops:
+    for hop in reversed(hops):
         code, message = _run(hop_argv(chain["start"], hop), timeout_s, runner)
         if code == CHAIN_NOT_HERE:
             outcome.skipped_reason = message or f"exit {code}"

@@ -170,10 +170,11 @@ def test_service_chains_of_one_and_two_vnfs_have_rtts_growing_with_k(run_dir: Pa
     """docker, kvm and native chain k in {1, 2} proxy VNFs (the quick profile): the chain answered (a boot time),
     and its median RTT at each size grows with k; a platform without a chain hop is one skip with its reason.
 
-    Heavy, and failing, until issue 23's chain findings are fixed: in CI's quick run 20261207T061419Z-ae261b the
-    k = 2 chain boot of docker and native took 42 s and 37 s, and OSv's RTT through two hops was not above one
-    (1043 vs 1062 us at 1472 B). The profiles leave the three platforms out of the chains meanwhile (left_out),
-    so this check fails at "must chain here" when run (scripts/test.sh --all) until they are put back."""
+    Heavy still. Issue 23's stalls are fixed, and the profiles chain the three platforms again. The k = 2 boots
+    here were 4468 ms (docker), 342 ms (native) and 1931 ms (OSv), not 37-42 s. But a Docker or native hop adds
+    only 3 to 12 us, and on this shared 2-core machine load bursts move a 100-sample median by more. In the run of
+    2026-12-07 (20261207T131127Z-213b51, loaded) the docker 64 B medians were 51.5 us at k = 1 and 45.7 us at k = 2,
+    while native and OSv grew with k. The boot check below holds; the RTT order needs a quieter machine."""
     samples = load_run(run_dir).samples
     chain = samples[samples.metric == "chain"]
     for platform in PLATFORMS:
@@ -185,6 +186,7 @@ def test_service_chains_of_one_and_two_vnfs_have_rtts_growing_with_k(run_dir: Pa
             continue
         boot = rows[rows.quantity == "boot_chain_ms"]
         assert set(boot.x) == {1, 2} and (boot.status == "ok").all() and (boot.value > 0).all(), boot
+        assert (boot.value < 10_000).all(), f"{platform}: a chain took {boot.value.max():.0f} ms to answer"
         rtt = rows[(rows.quantity == "rtt_chain_us")]
         assert (rtt.status == "ok").mean() > 0.95, f"{platform}: the chain lost requests"
         for mode, by_size in rtt.groupby("mode"):

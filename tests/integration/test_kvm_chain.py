@@ -90,6 +90,11 @@ def test_osv_chains_of_one_and_two_hops_relay_and_cost_more_per_hop(tmp_path: Pa
             lines.append(f"{chain} start --microvm-argv '{json.dumps(base)}' {hop['name']} {options}")
         probe = PROBE.format(module_utils=REPO / "module_utils", entry=ends["entry"], client=ends["client"])
         lines.append(f"ip netns exec ha {sys.executable} - >{tmp_path}/k{k}.json <<'PY'\n{probe}PY")
+        # Every hop's frames in and out, per side (its taps' counters, the host's view: tx = to the VM): a chain
+        # whose requests skipped a hop would show it here whatever its RTTs.
+        for hop in hops:
+            lines.append(f"for t in $(cat {state}/{hop['name']}.taps); do echo $(cat /sys/class/net/$t/statistics/"
+                         f"tx_packets /sys/class/net/$t/statistics/rx_packets); done >{tmp_path}/{hop['name']}.frames")
         for hop in hops:
             lines.append(f"{chain} stop --microvm {FILES / 'vnflab-microvm'} --state-dir {state} {hop['name']}")
     done = subprocess.run(["unshare", "--net", "--mount", "bash", "-c", "\n".join(lines)], capture_output=True,
@@ -103,6 +108,15 @@ def test_osv_chains_of_one_and_two_hops_relay_and_cost_more_per_hop(tmp_path: Pa
             answered = sorted(v for v in rtts if v is not None)
             assert len(answered) >= 28, f"k={k} {size} B: {30 - len(answered)} of 30 lost"
             medians[(k, int(size))] = answered[len(answered) // 2]
+        # Every answered request crossed each hop's two NICs both ways: each tap carried at least that many frames
+        # each way (more: the first echo's requests, warm-ups, ARP).
+        replies = sum(v is not None for rtts in result["rtt"].values() for v in rtts)
+        for hop in flt.vnflab_chain_hops(PATH, "198.18.252.0/24", k, "wt23"):
+            frames = [[int(n) for n in line.split()] for line in
+                      (tmp_path / f"{hop['name']}.frames").read_text().splitlines()]
+            assert len(frames) == 2, frames
+            for side, (to_vm, from_vm) in zip("ab", frames, strict=True):
+                assert min(to_vm, from_vm) >= replies, f"k={k} {hop['name']} side {side}: {frames} < {replies}"
     for size in (64, 1472):
         assert medians[(2, size)] > medians[(1, size)], medians
     print(json.dumps({f"k={k} {s} B": v for (k, s), v in medians.items()}))

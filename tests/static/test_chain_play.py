@@ -1,10 +1,11 @@
 """playbooks/chain.yml end to end without a lab: fake platforms in a network namespace of its own.
 
 Host A, Host B and three VNF servers are local hosts. The fake ``chain`` of one platform logs each hop's options and
-brings the chain's entry address up on the namespace's loopback 200 ms after its last hop starts (a real first echo
-to wait for); its stop takes it away. One platform's hop exits 3 (the mechanism is not here: a skip with its reason,
-once), the native one has no chain key. The play's parts must run as in the lab: the chain bridges made and removed,
-Host A's chain address and Host B's route set and removed, every hop stopped, samples.jsonl holding each chain.
+brings the chain's entry address up on the namespace's loopback 200 ms after its first hop (started last) starts (a
+real first echo to wait for); its stop takes it away. One platform's hop exits 3 (the mechanism is not here: a skip
+with its reason, once), the native one has no chain key. The play's parts must run as in the lab: the chain bridges
+made and removed, Host A's chain address and Host B's route set and removed, every hop stopped, samples.jsonl holding
+each chain.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def test_chain_play_journals_boot_rtt_skips_and_cleans_up(tmp_path: Path) -> Non
     start = tmp_path / "start"
     start.write_text(f"""#!/bin/sh
 echo "$*" >>{hops_log}
-case "$*" in *"--address-b {EXIT}/29"*) (sleep 0.2; ip address add {ENTRY}/32 dev lo) & ;; esac
+case "$*" in *"--address-a {ENTRY}/29"*) (sleep 0.2; ip address add {ENTRY}/32 dev lo) & ;; esac
 """)
     stop = tmp_path / "stop"
     stop.write_text(f"#!/bin/sh\necho \"$1\" >>{stopped_log}\nip address del {ENTRY}/32 dev lo 2>/dev/null || true\n"
@@ -72,7 +73,8 @@ case "$*" in *"--address-b {EXIT}/29"*) (sleep 0.2; ip address add {ENTRY}/32 de
               f"ip link set p-fakeskip-x up && ip link add d-b type veth peer name d-b-x && ip link set d-b-x up && "
               f"ip address add 198.18.61.10/29 dev d-b && ip link set d-b up && "
               f"{PLAYBOOK} -i {inventory} {ROOT / 'playbooks/chain.yml'} -e '{json.dumps(extra)}'"
-              f"; rc=$?; {{ ip -o address show; ip route show; ip -o link show type bridge; iptables -S FORWARD; }} "
+              f"; rc=$?; {{ ip -o address show; ip route show; ip -o link show type bridge; iptables -S FORWARD; "
+              f"echo retrans $(sysctl -n net.ipv4.neigh.p-fakeq.retrans_time_ms); }} "
               f">{state}; exit $rc")
     done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True, check=False,
                           timeout=300, cwd=ROOT)
@@ -92,9 +94,12 @@ case "$*" in *"--address-b {EXIT}/29"*) (sleep 0.2; ip address add {ENTRY}/32 de
     hops = hops_log.read_text().splitlines()
     assert hops[0].startswith("vnflab-fakeq-c1-1 --bridge-a vbr-fakeq-a --address-a 198.18.61.3/29 "
                               "--bridge-b vbr-fakeq-b --address-b 198.18.61.11/29")
-    assert hops[1].startswith("vnflab-fakeq-c2-1 --bridge-a vbr-fakeq-a") and "--bridge-b vbr-fakeq-1" in hops[1]
-    assert "--address-a 198.18.62.2/30" in hops[2] and f"--client {CLIENT}" in hops[2]
+    # the last hop first, the first hop (Host A's entry) last
+    assert hops[1].startswith("vnflab-fakeq-c2-2 --bridge-a vbr-fakeq-1") and "--address-a 198.18.62.2/30" in hops[1]
+    assert hops[2].startswith("vnflab-fakeq-c2-1 --bridge-a vbr-fakeq-a") and "--bridge-b vbr-fakeq-1" in hops[2]
+    assert f"--client {CLIENT}" in hops[1] and f"--client {CLIENT}" in hops[2]
     # every hop of every chain stopped, and the play took back what it set up
     assert set(stopped_log.read_text().split()) >= {"vnflab-fakeq-c1-1", "vnflab-fakeq-c2-1", "vnflab-fakeq-c2-2"}
     left = state.read_text()
     assert CLIENT not in left and "vbr-fakeq-1" not in left and "vnflab chain bridge" not in left, left
+    assert "retrans 1000\n" in left, "Host A's ARP retry time on its chain interface was not put back"

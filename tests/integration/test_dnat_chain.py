@@ -42,20 +42,26 @@ def filters():  # type: ignore[no-untyped-def]
     return module
 
 
+def host_a_and_b(ends: dict[str, str]) -> list[str]:
+    """Shell lines (in the test's own mount and network namespace) for the path bridges and Host A and Host B as
+    namespaces on them, with the chain's client address on Host A and Host B's route back to it."""
+    return ["set -eu", "mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns", "ip link set lo up",
+            *[f"ip link add {br} type bridge && ip link set {br} up" for br in BRIDGES.values()],
+            "ip netns add ha && ip netns add hb",
+            "ip link add ha0 type veth peer name eth0 netns ha && ip link set ha0 master wt23da up",
+            "ip link add hb0 type veth peer name eth0 netns hb && ip link set hb0 master wt23db up",
+            "ip -n ha link set eth0 up && ip -n ha address add 198.18.248.2/24 dev eth0",
+            f"ip -n ha address add {ends['client_cidr']} dev eth0",
+            "ip -n hb link set eth0 up && ip -n hb address add 198.18.249.2/24 dev eth0",
+            f"ip -n hb route add {ends['client']}/32 via {ends['exit']}"]
+
+
 @pytest.mark.parametrize("hop_kind", ["docker-entrypoint", "native-chain"])
 @pytest.mark.parametrize("k", [1, 2])
 def test_a_dnat_chain_relays_host_a_to_host_b_and_back(k: int, hop_kind: str, tmp_path: Path) -> None:
     flt = filters()
     ends = flt.vnflab_chain_ends(PATH)
-    lines = ["set -eu", "mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns", "ip link set lo up",
-             *[f"ip link add {br} type bridge && ip link set {br} up" for br in BRIDGES.values()],
-             "ip netns add ha && ip netns add hb",
-             "ip link add ha0 type veth peer name eth0 netns ha && ip link set ha0 master wt23da up",
-             "ip link add hb0 type veth peer name eth0 netns hb && ip link set hb0 master wt23db up",
-             "ip -n ha link set eth0 up && ip -n ha address add 198.18.248.2/24 dev eth0",
-             f"ip -n ha address add {ends['client_cidr']} dev eth0",
-             "ip -n hb link set eth0 up && ip -n hb address add 198.18.249.2/24 dev eth0",
-             f"ip -n hb route add {ends['client']}/32 via {ends['exit']}"]
+    lines = host_a_and_b(ends)
     hops = flt.vnflab_chain_hops(PATH, "198.18.247.0/24", k, "wt23")
     for hop in hops:
         if hop_kind == "native-chain":
@@ -150,15 +156,7 @@ def test_the_next_chain_on_the_same_addresses_answers_at_once(hop_kind: str, tmp
         script = f"{NATIVE / 'vnflab-native-chain'}"
         common = f"--native {NATIVE / 'vnflab-native'} --state-dir {tmp_path}"
         start, stop = f"{script} start {common} --variant iptables", f"{script} stop {common}"
-    lines = ["set -eu", "mkdir -p /run/netns && mount -t tmpfs tmpfs /run/netns", "ip link set lo up",
-             *[f"ip link add {br} type bridge && ip link set {br} up" for br in BRIDGES.values()],
-             "ip netns add ha && ip netns add hb",
-             "ip link add ha0 type veth peer name eth0 netns ha && ip link set ha0 master wt23da up",
-             "ip link add hb0 type veth peer name eth0 netns hb && ip link set hb0 master wt23db up",
-             "ip -n ha link set eth0 up && ip -n ha address add 198.18.248.2/24 dev eth0",
-             f"ip -n ha address add {ends['client_cidr']} dev eth0",
-             "ip -n hb link set eth0 up && ip -n hb address add 198.18.249.2/24 dev eth0",
-             f"ip -n hb route add {ends['client']}/32 via {ends['exit']}"]
+    lines = host_a_and_b(ends)
     probe = FIRST_ECHO.format(module_utils=REPO / "module_utils", entry=ends["entry"], client=ends["client"])
     for k in (1, 2):
         # As in the play: Host A's poller runs before the hops start; they start last hop first (start_chain)

@@ -217,11 +217,14 @@ def small_results(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_results_disk_stops_the_run_cleanly_saying_why(small_results: Path, tmp_path: Path) -> None:
-    """64 KiB of results: the run opens, journals its first points, then finds the disk full."""
+    """64 KiB of results: the run opens, journals its first points, then finds the disk full. (The validate play's
+    free-space check would refuse such a disk before the run opens, tests/static/test_preflight_play.py; it is set
+    to 0 here so that the disk fills mid-run.)"""
     done = run_playbook("site.yml", "-e", "vnflab_profile=quick", "-e", overrides(
-        small_results, vnflab_repeat={"boot": {"min_samples": 3, "max_samples": 3, "batch": 1},
-                                      "memory": {"min_samples": 2, "max_samples": 2, "batch": 1},
-                                      "response": {"min_samples": 2000, "max_samples": 2000, "batch": 50}}),
+        small_results, vnflab_preflight_results_mb=0,
+        vnflab_repeat={"boot": {"min_samples": 3, "max_samples": 3, "batch": 1},
+                       "memory": {"min_samples": 2, "max_samples": 2, "batch": 1},
+                       "response": {"min_samples": 2000, "max_samples": 2000, "batch": 50}}),
                         "--tags", "response,report")
     try:
         text = " ".join(done.stdout.split())

@@ -17,7 +17,6 @@ the points measured before the kill.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vnflab.records import PointKey
+from vnflab.resume import matching_records
 
 #: The budget a point gets once the server's share is spent: it ends at its floor.
 SPENT_S = 0.001
@@ -66,21 +66,10 @@ def server_budget(repeat: Mapping[str, Any] | None) -> ServerBudget | None:
 def time_spent_s(points_path: Path, key: PointKey) -> float:
     """Seconds the finished points sharing ``key``'s budget took (their ``elapsed_s`` in ``points.jsonl``).
     A torn or damaged line is skipped: the report's reader names it."""
-    if not points_path.is_file():
-        return 0.0
-    identity = {"run_id": key.run_id, "platform": key.platform, "label": key.label, "metric": key.metric,
-                "host": key.host}
+    identity = {name: getattr(key, name) for name in SHARED_BY}
     spent = 0.0
-    with points_path.open("rb") as handle:
-        for line in handle:
-            if not line.endswith(b"\n"):
-                continue
-            try:
-                record = json.loads(line)
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                continue
-            if isinstance(record, dict) and all(record.get(name) == identity[name] for name in SHARED_BY):
-                elapsed = record.get("elapsed_s")
-                if isinstance(elapsed, (int, float)) and math.isfinite(elapsed):
-                    spent += float(elapsed)
+    for record in matching_records(points_path, identity):
+        elapsed = record.get("elapsed_s")
+        if isinstance(elapsed, (int, float)) and math.isfinite(elapsed):
+            spent += float(elapsed)
     return spent

@@ -58,17 +58,19 @@ def point_identity(key: PointKey, x: int, x_unit: str) -> dict[str, Any]:
             "host": key.host, "mode": key.mode, "x": int(x), "x_unit": x_unit}
 
 
-def _matching(path: Path, identity: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-    """The complete lines of a journal that belong to the point. A torn last line is skipped; a line is
-    parsed only when its bytes hold the point's platform, metric and x, so a long journal is read quickly."""
+def matching_records(path: Path, identity: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The complete lines of a journal whose fields equal ``identity`` (a point's, or fewer fields: every point of
+    a metric on a host, :mod:`vnflab.budget`). A torn last line is skipped; a line is parsed only when its bytes
+    hold the identity's platform, metric and (when it names one) x, so a long journal is read quickly."""
     if not path.is_file():
         return
     needles = [json.dumps(identity[name], ensure_ascii=False).encode("utf-8") for name in ("platform", "metric")]
-    x_field = re.compile(rb'"x"\s*:\s*' + str(int(identity["x"])).encode() + rb"\s*[,}]")  # 5 is not 50
+    x_field = (re.compile(rb'"x"\s*:\s*' + str(int(identity["x"])).encode() + rb"\s*[,}]")  # 5 is not 50
+               if "x" in identity else None)
     with path.open("rb") as handle:
         for line in handle:
             if (not line.endswith(b"\n") or not all(needle in line for needle in needles)
-                    or not x_field.search(line)):
+                    or (x_field is not None and not x_field.search(line))):
                 continue
             try:
                 record = json.loads(line)
@@ -101,9 +103,9 @@ def read_point_progress(run_dir: Path, key: PointKey, x: int, x_unit: str) -> Po
     run_dir = Path(run_dir)
     identity = point_identity(key, x, x_unit)
     paths = RunPaths(run_dir)
-    finished = next(iter(reversed(list(_matching(paths.points, identity)))), None)
-    samples = list(_matching(paths.samples, identity))
-    failed = sum(1 for _ in _matching(paths.failures, identity))
+    finished = next(iter(reversed(list(matching_records(paths.points, identity)))), None)
+    samples = list(matching_records(paths.samples, identity))
+    failed = sum(1 for _ in matching_records(paths.failures, identity))
     repetitions = [int(r["repetition"]) for r in samples if isinstance(r.get("repetition"), int)]
     if not repetitions:
         return PointProgress(finished=finished, failed_batches=failed)

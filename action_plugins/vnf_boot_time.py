@@ -1,12 +1,12 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
-"""Controller side of vnf_boot_time: repeat the point and journal every sample (vnflab.ansible_measure)."""
+"""Controller side of vnf_boot_time: repeat the point and journal every sample (vnflab.measure.ansible_measure)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from vnflab.ansible_measure import MeasureAction
+from vnflab.measure.ansible_measure import MeasureAction
 from vnflab.metrics import BOOT
 
 

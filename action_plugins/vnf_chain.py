@@ -8,7 +8,7 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 
-from vnflab.ansible_record import KeyOf, RecordPartAction
+from vnflab.measure.ansible_record import KeyOf, RecordPartAction
 from vnflab.metrics import CHAIN
 
 

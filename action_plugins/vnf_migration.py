@@ -8,9 +8,9 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 
-from vnflab.ansible_record import KeyOf, RecordPartAction
+from vnflab.measure.ansible_record import KeyOf, RecordPartAction
+from vnflab.measure.records import longest_gap_outside
 from vnflab.metrics import MIGRATION
-from vnflab.records import longest_gap_outside
 
 
 class ActionModule(RecordPartAction):

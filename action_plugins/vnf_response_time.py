@@ -1,6 +1,7 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
-"""Controller side of vnf_response_time: one point per size, batches until the rule holds (vnflab.ansible_measure)."""
+"""Controller side of vnf_response_time: one point per size, batches until the rule holds
+(vnflab.measure.ansible_measure)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 
-from vnflab.ansible_measure import MeasureAction
 from vnflab.limits import MAX_LOSS_FRACTION
+from vnflab.measure.ansible_measure import MeasureAction
 from vnflab.metrics import RESPONSE
 
 

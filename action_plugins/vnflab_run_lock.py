@@ -11,7 +11,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 DOCUMENTATION = r"""
 module: vnflab_run_lock

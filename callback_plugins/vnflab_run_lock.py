@@ -11,7 +11,7 @@ from typing import Any
 
 from ansible.plugins.callback import CallbackBase
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 DOCUMENTATION = r"""
 name: vnflab_run_lock

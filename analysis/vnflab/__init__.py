@@ -1,7 +1,7 @@
 """vnflab controller package: journal, stopping rule, statistics, tables, plots, report, CLI.
 
-Importing the package is cheap on purpose: action plugins import ``vnflab.journal`` and
-``vnflab.stopping`` on the controller and must not pay for pandas or matplotlib.
+Importing the package is cheap on purpose: action plugins import ``vnflab.measure.journal`` and
+``vnflab.measure.stopping`` on the controller and must not pay for pandas or matplotlib.
 """
 
 __version__ = "0.1.0"

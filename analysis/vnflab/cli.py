@@ -13,9 +13,9 @@ from vnflab.metrics import METRICS
 
 
 def _new_run(args: argparse.Namespace) -> int:
-    from vnflab.journal import utc_timestamp
-    from vnflab.manifest import merge_manifest
-    from vnflab.rundir import create_run_dir
+    from vnflab.measure.journal import utc_timestamp
+    from vnflab.measure.manifest import merge_manifest
+    from vnflab.measure.rundir import create_run_dir
 
     run_dir = create_run_dir(Path(args.results_dir))
     merge_manifest(run_dir, other={"run_id": run_dir.name, "created": utc_timestamp(), "vnflab_version": __version__})
@@ -24,8 +24,8 @@ def _new_run(args: argparse.Namespace) -> int:
 
 
 def _manifest(args: argparse.Namespace) -> int:
-    from vnflab.manifest import assemble_manifest
-    from vnflab.rundir import RunPaths
+    from vnflab.measure.manifest import assemble_manifest
+    from vnflab.measure.rundir import RunPaths
 
     run_dir = Path(args.run_dir)
     assemble_manifest(run_dir)
@@ -34,7 +34,7 @@ def _manifest(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from vnflab.resume import resume_run
+    from vnflab.measure.resume import resume_run
 
     parameters = json.loads(args.parameters) if args.parameters else None
     print(resume_run(Path(args.run_dir), parameters))
@@ -42,8 +42,8 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from vnflab.load import load_run
-    from vnflab.tables import summary_markdown, summary_table
+    from vnflab.report.tables import summary_markdown, summary_table
+    from vnflab.stats.load import load_run
 
     run = load_run(Path(args.run_dir))
     summary = summary_table(run.samples, run.points)
@@ -52,7 +52,7 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from vnflab.report import ReportOptions, build_report
+    from vnflab.report.build import ReportOptions, build_report
 
     options = ReportOptions(baseline=args.baseline, weights=Path(args.weights) if args.weights else None,
                             paper=Path(args.paper) if args.paper else None)
@@ -68,8 +68,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vnflab.compare import CompareOptions, compare_markdown, compare_runs, regressions
-    from vnflab.load import load_run
+    from vnflab.stats.compare import CompareOptions, compare_markdown, compare_runs, regressions
+    from vnflab.stats.load import load_run
 
     run_a = load_run(Path(args.run_a))
     run_b = load_run(Path(args.run_b))
@@ -78,7 +78,7 @@ def _compare(args: argparse.Namespace) -> int:
     table = compare_runs(run_a.samples, run_b.samples, options)
     markdown = compare_markdown(table, run_a.run_id, run_b.run_id, options)
     if args.out:
-        from vnflab.tablefiles import write_table_files, write_text
+        from vnflab.report.tablefiles import write_table_files, write_text
 
         out = Path(args.out)
         write_table_files(table, out / "compare", f"Run comparison {run_a.run_id} -> {run_b.run_id}")
@@ -94,7 +94,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import json
 
-    from vnflab.labrun import PROJECT_DIR, RunOptions, run_lab
+    from vnflab.run.labrun import PROJECT_DIR, RunOptions, run_lab
 
     extravars = {}
     for item in args.extra_vars:
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from vnflab import bench
+    from vnflab.run import bench
 
     run_dir = Path(args.run_dir) if args.run_dir else None
     summary = bench.summarize(bench.read_timing(Path(args.timing)), bench.read_points(run_dir))

@@ -7,9 +7,9 @@ module result or from journaled records, the record builder, the Fig. 2 panel it
 conclusions phrase a comparison. Code that behaves differently per metric reads a field here instead of testing the
 metric's name.
 
-Boot, response and memory are measured batch by batch by :class:`vnflab.ansible_measure.MeasureAction`; migration
-and chain are journaled by their own action plugins (:class:`vnflab.ansible_record.RecordPartAction`), one record
-part per run of the play.
+Boot, response and memory are measured batch by batch by :class:`vnflab.measure.ansible_measure.MeasureAction`;
+migration and chain are journaled by their own action plugins (:class:`vnflab.measure.ansible_record.RecordPartAction`),
+one record part per run of the play.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vnflab import records
 from vnflab.limits import DEFAULT_SIZES, MAX_INSTANCES, MAX_PAYLOAD
-from vnflab.memory import derived_memory_records, result_memory
+from vnflab.measure import records
+from vnflab.measure.memory import derived_memory_records, result_memory
 
-#: Builds one batch's (or one part-recorded run's) sample records; see :mod:`vnflab.records`.
+#: Builds one batch's (or one part-recorded run's) sample records; see :mod:`vnflab.measure.records`.
 RecordBuilder = Callable[..., list[dict[str, Any]]]
 #: The watched quantity and its values in one module result.
 ResultWatch = Callable[[Mapping[str, Any]], tuple[str, list[float | None]]]
@@ -118,8 +118,8 @@ def _boot_watch(result: Mapping[str, Any]) -> tuple[str, list[float | None]]:
 
 
 def _memory_watch(result: Mapping[str, Any]) -> tuple[str, list[float | None]]:
-    """The exact figure where the platform reports it (``exact_used_mb``, :mod:`vnflab.memory`), else the server's
-    MemAvailable delta."""
+    """The exact figure where the platform reports it (``exact_used_mb``, :mod:`vnflab.measure.memory`), else the
+    server's MemAvailable delta."""
     derived = result_memory(result)
     if "exact_used_mb" in derived:
         return "exact_used_mb", [derived["exact_used_mb"]]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from vnflab.report import build_report
+from vnflab.report.build import build_report
 
 BROWSERS = ("chromium-headless-shell", "chromium", "chromium-browser", "google-chrome")
 

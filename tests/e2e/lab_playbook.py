@@ -1,6 +1,6 @@
 """Run ansible-playbook from the repository for the lab tests, with the json callback; fail the test on error.
 
-Every lab playbook runs under the lab's run lock (analysis/vnflab/runlock.py), taken by this test process at its
+Every lab playbook runs under the lab's run lock (analysis/vnflab/run/runlock.py), taken by this test process at its
 first lab playbook and held until it ends, so the set-up, the checks and the teardown of a suite are one run to
 the outside: a site.yml, scripts/lab.sh or Molecule run beside it is refused, and a suite started while one of
 those runs fails at once, naming it. The playbooks inherit the descriptor (``pass_fds``) and use it.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from lab_inventory import ROOT
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from vnflab.compare import CompareOptions, compare_runs
-from vnflab.load import load_run
+from vnflab.stats.compare import CompareOptions, compare_runs
+from vnflab.stats.load import load_run
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")

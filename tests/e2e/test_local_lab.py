@@ -21,8 +21,8 @@ import pytest
 from lab_inventory import light_platforms, selected_servers
 from lab_playbook import run_lock_fds
 
-from vnflab.load import load_run
-from vnflab.schema import parse_label
+from vnflab.measure.schema import parse_label
+from vnflab.stats.load import load_run
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = [str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")]

@@ -28,10 +28,10 @@ from lab_inventory import Server, selected_servers, vnf_servers
 from lab_playbook import run_json_playbook
 from test_local_lab import lab_leftovers
 
-from vnflab import crosscheck
-from vnflab.crosscheck import EngineMoment
-from vnflab.load import load_run
-from vnflab.schema import parse_label
+from vnflab.measure import crosscheck
+from vnflab.measure.crosscheck import EngineMoment
+from vnflab.measure.schema import parse_label
+from vnflab.stats.load import load_run
 
 N1 = {"vnflab_boot_counts": [1], "vnflab_memory_counts": [1], "vnflab_response_sizes": [64]}
 
@@ -166,7 +166,7 @@ def test_the_driver_starts_one_instance_that_answers_and_stops_it_idempotently(p
 # ------------------------------------------------------------------ cross-checks against the engines (issue 24)
 # The probe modules' own run() on the lab the fixture left up, with a driver that, before it stops the instances
 # (boot) or around each per-instance figure (memory), asks the engine and the kernel for their own record of the
-# same thing (vnflab.crosscheck). A disagreement beyond the stated tolerance fails the test.
+# same thing (vnflab.measure.crosscheck). A disagreement beyond the stated tolerance fails the test.
 
 
 def _library_module(name: str) -> ModuleType:

@@ -25,8 +25,8 @@ import pytest
 from lab_inventory import vnf_servers
 from lab_playbook import run_json_playbook
 
-from vnflab.load import load_run
-from vnflab.schema import parse_label
+from vnflab.measure.schema import parse_label
+from vnflab.stats.load import load_run
 
 XEN = next((server for server in vnf_servers() if server.platform == "xen"), None)
 COUNTS = [1, 4]

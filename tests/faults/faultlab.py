@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")

@@ -2,7 +2,7 @@
 the modules, the FORWARD policy and the units the lab touches (playbooks/vars/host-settings.yml), byte for byte.
 
 A real, small local-lab run (Docker only, N = 1, one size), so it needs root and the packages of
-scripts/install.sh; it holds the lab's run lock (analysis/vnflab/runlock.py) from set-up to teardown.
+scripts/install.sh; it holds the lab's run lock (analysis/vnflab/run/runlock.py) from set-up to teardown.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from faultlab import host_snapshot
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "ansible-playbook")

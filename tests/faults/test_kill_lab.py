@@ -40,8 +40,8 @@ from faultlab import (
     wait_for,
 )
 
-from vnflab import runlock
-from vnflab.journal import read_jsonl
+from vnflab.measure.journal import read_jsonl
+from vnflab.run import runlock
 
 pytestmark = [
     pytest.mark.lab,

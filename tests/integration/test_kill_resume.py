@@ -1,7 +1,7 @@
 """kill -9 of a real ansible-playbook in the middle of a measurement, then the same run resumed: no lab needed.
 
-The measuring loop (vnflab.ansible_measure) drives a stand-in probe module that sleeps for its batch and returns a
-boot result. ansible-playbook is killed with SIGKILL while its worker measures the second point; the worker it
+The measuring loop (vnflab.measure.ansible_measure) drives a stand-in probe module that sleeps for its batch and
+returns a boot result. ansible-playbook is killed with SIGKILL while its worker measures the second point; the worker it
 forked outlives it, and must stop before its next batch rather than measure the point to its end. The same run
 directory, given again, must then measure only what is missing: the first point not again, the second from its
 next repetition, the third from the start; every sample of the first session kept byte for byte.
@@ -38,7 +38,7 @@ boot = [100.0 * count + index for index in range(count)]
 module.exit_json(changed=False, count=count, all_ms=max(boot), boot_ms=boot)
 '''
 
-ACTION = '''from vnflab.ansible_measure import MeasureAction
+ACTION = '''from vnflab.measure.ansible_measure import MeasureAction
 
 
 class ActionModule(MeasureAction):

@@ -35,7 +35,7 @@ from ansible.module_utils.vnflab.driver import Instance, InstanceMemory, Platfor
 from ansible.module_utils.vnflab.meminfo import process_pss_kib
 from ansible.module_utils.vnflab.timestamps import realtime_ns
 
-from vnflab import crosscheck
+from vnflab.measure import crosscheck
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = REPO / "roles" / "platform_kvm" / "files"

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")

@@ -1,7 +1,7 @@
 """Molecule scenarios (molecule/<scenario>/): each role converged, re-converged with changed=0 and verified on
 emulated Debian 12 servers built and booted on this machine (roles/emulated_server), then destroyed.
 
-One `molecule test -s <scenario>` per test, under the lab's run lock (analysis/vnflab/runlock.py), which this test
+One `molecule test -s <scenario>` per test, under the lab's run lock (analysis/vnflab/run/runlock.py), which this test
 process takes at its first scenario and holds until it ends: a lab run (site.yml, scripts/lab.sh) beside it is
 refused, and the test fails at once, naming the run, while another holds it. The CI slice is marked
 `lab`; the long scenarios are also marked `heavy`. After each scenario the test checks, independently of the
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin"

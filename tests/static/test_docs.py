@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vnflab.report import METRIC_DEFINITIONS
+from vnflab.report.build import METRIC_DEFINITIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"

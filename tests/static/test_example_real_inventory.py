@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = ROOT / "inventory/example-real"

@@ -18,8 +18,9 @@ def lab_sh_copy(tmp_path: Path) -> Path:
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "lab.sh", tmp_path / "scripts" / "lab.sh")
     shutil.copy(ROOT / "scripts" / "run-lock.sh", tmp_path / "scripts" / "run-lock.sh")
-    (tmp_path / "analysis" / "vnflab").mkdir(parents=True)
-    shutil.copy(ROOT / "analysis" / "vnflab" / "runlock.py", tmp_path / "analysis" / "vnflab" / "runlock.py")
+    (tmp_path / "analysis" / "vnflab" / "run").mkdir(parents=True)
+    shutil.copy(ROOT / "analysis" / "vnflab" / "run" / "runlock.py",
+                tmp_path / "analysis" / "vnflab" / "run" / "runlock.py")
     return tmp_path / "scripts" / "lab.sh"
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vnflab.journal import Journal, PointsJournal
-from vnflab.manifest import merge_manifest
-from vnflab.stopping import StoppingRule
+from vnflab.measure.journal import Journal, PointsJournal
+from vnflab.measure.manifest import merge_manifest
+from vnflab.measure.stopping import StoppingRule
 
 RUN_ID = "20250202T000000Z-5e7e7e"
 LABELS = {

@@ -1,5 +1,5 @@
-"""The chain metric's records (vnflab.records.chain_records) and report part (vnflab.chain): RTT vs k per size, the
-per-hop share against k times one VNF, the boot time of the whole chain, and skips with their reason."""
+"""The chain metric's records (vnflab.measure.records.chain_records) and report part (vnflab.report.chain): RTT vs k
+per size, the per-hop share against k times one VNF, the boot time of the whole chain, and skips with their reason."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vnflab.chain import chain_section, chain_table, size_of
-from vnflab.records import PointKey, chain_records
-from vnflab.schema import validate_sample
+from vnflab.measure.records import PointKey, chain_records
+from vnflab.measure.schema import validate_sample
+from vnflab.report.chain import chain_section, chain_table, size_of
 
 KEY = PointKey(run_id="r", platform="docker", label="docker/x (native, real)", metric="chain", host="vnflab-a",
                mode="icmp")
@@ -79,8 +79,8 @@ def test_chain_section_draws_the_figure_and_names_the_skip(tmp_path: Path) -> No
 
 
 def test_the_extended_deployment_row_ranks_chain_boot_times_of_every_platform_at_one_k() -> None:
-    from vnflab.ranking import MetricRef, rank_metric
-    from vnflab.tables import summary_table
+    from vnflab.report.tables import summary_table
+    from vnflab.stats.ranking import MetricRef, rank_metric
 
     rows = []
     for platform, per_k in (("docker", 300.0), ("kvm", 900.0)):

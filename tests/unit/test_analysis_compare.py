@@ -13,9 +13,9 @@ from scipy import stats as scipy_stats
 from synthetic_run import INSTANCES, write_run
 
 from vnflab.cli import main
-from vnflab.compare import CANNOT_TELL, CompareOptions, compare_runs, regressions
-from vnflab.load import load_run
-from vnflab.significance import minimum_detectable_change_pct
+from vnflab.stats.compare import CANNOT_TELL, CompareOptions, compare_runs, regressions
+from vnflab.stats.load import load_run
+from vnflab.stats.significance import minimum_detectable_change_pct
 
 RUN_A = "20250202T000000Z-aaaaaa"
 RUN_B = "20250203T000000Z-bbbbbb"
@@ -157,8 +157,8 @@ def test_cli_compare_outputs_and_exit_codes(runs: tuple[Path, Path], tmp_path: P
 
 
 def test_migration_downtime_is_compared_and_skips_are_not(tmp_path: Path) -> None:
-    from vnflab.journal import Journal
-    from vnflab.records import PointKey, migration_records
+    from vnflab.measure.journal import Journal
+    from vnflab.measure.records import PointKey, migration_records
 
     def run_with_downtimes(name: str, downtimes: list[float]) -> Path:
         run_dir = write_run(tmp_path / name)
@@ -183,8 +183,8 @@ def test_migration_downtime_is_compared_and_skips_are_not(tmp_path: Path) -> Non
 
 
 def test_chain_rtt_per_size_and_boot_are_compared_and_skips_are_not(tmp_path: Path) -> None:
-    from vnflab.journal import Journal
-    from vnflab.records import PointKey, chain_records
+    from vnflab.measure.journal import Journal
+    from vnflab.measure.records import PointKey, chain_records
 
     def run_with_hop_cost(name: str, per_hop_us: float) -> Path:
         run_dir = write_run(tmp_path / name)

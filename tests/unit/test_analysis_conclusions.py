@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from synthetic_run import RUN_ID, write_run
 
-from vnflab.conclusions import nearest_x, pairwise_statements, paper_comparisons, paper_figures
-from vnflab.load import load_run
-from vnflab.paper import load_paper, match_rows
+from vnflab.report.conclusions import nearest_x, pairwise_statements, paper_comparisons, paper_figures
+from vnflab.report.paper import load_paper, match_rows
+from vnflab.stats.load import load_run
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Append-only JSONL journal (vnflab.journal): durability, torn lines, concurrency."""
+"""Append-only JSONL journal (vnflab.measure.journal): durability, torn lines, concurrency."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 import vnflab
-from vnflab import journal as journal_module
-from vnflab.journal import (
+from vnflab.measure import journal as journal_module
+from vnflab.measure.journal import (
     Journal,
     JournalCorruptError,
     PointsJournal,
@@ -23,7 +23,7 @@ from vnflab.journal import (
     read_jsonl,
     utc_timestamp,
 )
-from vnflab.stopping import StoppingRule
+from vnflab.measure.stopping import StoppingRule
 
 PACKAGE_ROOT = str(Path(vnflab.__file__).resolve().parent.parent)
 
@@ -148,7 +148,7 @@ def test_samples_acknowledged_before_a_sigkill_survive(tmp_path: Path) -> None:
     code = f"""
         import sys
         sys.path.insert(0, {PACKAGE_ROOT!r})
-        from vnflab.journal import Journal
+        from vnflab.measure.journal import Journal
         journal = Journal({str(path)!r})
         seq = 0
         while True:
@@ -179,7 +179,7 @@ def test_concurrent_appenders_do_not_interleave(tmp_path: Path) -> None:
     path = tmp_path / "samples.jsonl"
     code = """
         import sys
-        from vnflab.journal import Journal
+        from vnflab.measure.journal import Journal
         worker = int(sys.argv[1])
         journal = Journal(sys.argv[2])
         for batch in range(50):

@@ -1,4 +1,4 @@
-"""manifest.json helpers (vnflab.manifest) and run directories (vnflab.rundir)."""
+"""manifest.json helpers (vnflab.measure.manifest) and run directories (vnflab.measure.rundir)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 import vnflab
-from vnflab.manifest import deep_merge, merge_manifest, read_manifest, write_manifest
-from vnflab.rundir import RUN_ID_RE, RunPaths, create_run_dir, new_run_id
+from vnflab.measure.manifest import deep_merge, merge_manifest, read_manifest, write_manifest
+from vnflab.measure.rundir import RUN_ID_RE, RunPaths, create_run_dir, new_run_id
 
 PACKAGE_ROOT = str(Path(vnflab.__file__).resolve().parent.parent)
 
@@ -60,7 +60,7 @@ def test_merge_hosts_and_parameters(tmp_path: Path) -> None:
 
 def test_concurrent_merges_lose_nothing(tmp_path: Path) -> None:
     code = (
-        "import sys\nfrom pathlib import Path\nfrom vnflab.manifest import merge_manifest\n"
+        "import sys\nfrom pathlib import Path\nfrom vnflab.measure.manifest import merge_manifest\n"
         "for i in range(20):\n"
         "    merge_manifest(Path(sys.argv[1]), hosts={f'h{sys.argv[2]}': {f'fact{i}': i}})\n"
     )

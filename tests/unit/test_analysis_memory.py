@@ -1,4 +1,5 @@
-"""Memory the right way round (vnflab.memory): per-batch exact sums, the Fig. 2(c) primary quantity and its source."""
+"""Memory the right way round (vnflab.measure.memory): per-batch exact sums, the Fig. 2(c) primary quantity and its
+source."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 import pytest
 from synthetic_run import INSTANCES, LABELS, MEMORY_MB_PER_INSTANCE, OFFSETS_6, _record, write_run
 
-from vnflab.load import load_run
-from vnflab.memory import batch_memory
-from vnflab.panels import PANELS
-from vnflab.tables import figure2_markdown, summary_table
+from vnflab.measure.memory import batch_memory
+from vnflab.report.tables import figure2_markdown, summary_table
+from vnflab.stats.load import load_run
+from vnflab.stats.panels import PANELS
 
 MEMORY_PANEL = next(p for p in PANELS if p.metric == "memory")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from synthetic_run import LABELS, RUN_ID, write_run
 
-from vnflab.journal import Journal
-from vnflab.records import PointKey, migration_records
-from vnflab.report import build_report
+from vnflab.measure.journal import Journal
+from vnflab.measure.records import PointKey, migration_records
+from vnflab.report.build import build_report
 
 
 def key(platform: str) -> PointKey:

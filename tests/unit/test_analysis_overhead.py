@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from synthetic_run import BOOT_MS_PER_INSTANCE, LABELS, RUN_ID, rtt_direct, rtt_proxy, write_run
 
-from vnflab.load import load_run
-from vnflab.overhead import overhead_view, welch_ci
+from vnflab.stats.load import load_run
+from vnflab.stats.overhead import overhead_view, welch_ci
 
 
 @pytest.fixture

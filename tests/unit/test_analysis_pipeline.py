@@ -13,15 +13,15 @@ import pandas as pd
 import pytest
 
 from vnflab.cli import main
-from vnflab.journal import Journal, PointsJournal, TornLineWarning
-from vnflab.load import load_run
-from vnflab.manifest import merge_manifest
-from vnflab.panels import PANELS
-from vnflab.report import build_report
-from vnflab.rundir import RUN_ID_RE
-from vnflab.schema import SAMPLE_FIELDS, parse_label, validate_sample
-from vnflab.stopping import StoppingRule
-from vnflab.tables import figure2_table, summary_table
+from vnflab.measure.journal import Journal, PointsJournal, TornLineWarning
+from vnflab.measure.manifest import merge_manifest
+from vnflab.measure.rundir import RUN_ID_RE
+from vnflab.measure.schema import SAMPLE_FIELDS, parse_label, validate_sample
+from vnflab.measure.stopping import StoppingRule
+from vnflab.report.build import build_report
+from vnflab.report.tables import figure2_table, summary_table
+from vnflab.stats.load import load_run
+from vnflab.stats.panels import PANELS
 
 RUN_ID = "20250101T000000Z-abc123"
 LABELS = {

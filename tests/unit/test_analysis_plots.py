@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vnflab.panels import PANELS
-from vnflab.plots import plot_panel
-from vnflab.tables import summary_table
+from vnflab.report.plots import plot_panel
+from vnflab.report.tables import summary_table
+from vnflab.stats.panels import PANELS
 
 
 def synthetic_response_samples() -> pd.DataFrame:

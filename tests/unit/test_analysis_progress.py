@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from vnflab.journal import Journal
-from vnflab.labrun import RunOptions, run_lab
-from vnflab.progress import Progress, Server, format_seconds, last_record, planned_points
+from vnflab.measure.journal import Journal
+from vnflab.run.labrun import RunOptions, run_lab
+from vnflab.run.progress import Progress, Server, format_seconds, last_record, planned_points
 
 PROFILE = {"vnflab_boot_counts": [1, 4, 16], "vnflab_memory_counts": [1, 16], "vnflab_response_sizes": [64, 1472]}
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from synthetic_run import RUN_ID, write_run
 
-from vnflab.load import load_run
-from vnflab.ranking import MetricRef, ci_ranks, combine, rank_metric
-from vnflab.requirements import load_requirements
-from vnflab.tables import summary_table
+from vnflab.report.requirements import load_requirements
+from vnflab.report.tables import summary_table
+from vnflab.stats.load import load_run
+from vnflab.stats.ranking import MetricRef, ci_ranks, combine, rank_metric
 
 BOOT = MetricRef("boot", "all_ms", "boot time")
 MEMORY = MetricRef("memory", "server_used_mb", "server memory")

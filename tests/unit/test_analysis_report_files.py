@@ -10,9 +10,9 @@ import pytest
 from synthetic_run import RUN_ID, write_run
 
 from vnflab.cli import main
-from vnflab.htmlreport import markdown_to_html, split_row
-from vnflab.latex import escape, latex_table
-from vnflab.report import ReportOptions, build_report
+from vnflab.report.build import ReportOptions, build_report
+from vnflab.report.htmlreport import markdown_to_html, split_row
+from vnflab.report.latex import escape, latex_table
 
 _RAW = ("samples.jsonl", "points.jsonl", "manifest.json", ".manifest.lock")
 

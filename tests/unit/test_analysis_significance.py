@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from vnflab.bootstrap import quantile_ci, statistic_ci
-from vnflab.outliers import outlier_mask, tukey_fences
-from vnflab.significance import benjamini_hochberg, exact_p_value, holm, mann_whitney, smallest_p_value
-from vnflab.stats import summarize
+from vnflab.stats.bootstrap import quantile_ci, statistic_ci
+from vnflab.stats.outliers import outlier_mask, tukey_fences
+from vnflab.stats.significance import benjamini_hochberg, exact_p_value, holm, mann_whitney, smallest_p_value
+from vnflab.stats.summary import summarize
 
 
 def test_bootstrap_median_ci_covers_the_true_median_about_95_percent() -> None:

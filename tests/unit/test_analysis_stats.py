@@ -1,4 +1,4 @@
-"""Summary statistics (vnflab.stats) against known answers."""
+"""Summary statistics (vnflab.stats.summary) against known answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vnflab.stats import SUMMARY_FIELDS, mean_ci, summarize
+from vnflab.stats.summary import SUMMARY_FIELDS, mean_ci, summarize
 
 
 def test_known_mean_median_percentiles() -> None:

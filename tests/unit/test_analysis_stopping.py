@@ -1,4 +1,4 @@
-"""Stopping rule of docs/design.md (vnflab.stopping)."""
+"""Stopping rule of docs/design.md (vnflab.measure.stopping)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vnflab.stopping import DEFAULT_MIN_SAMPLES, StoppingRule, rule_for, samples_needed, t_half_width
+from vnflab.measure.stopping import DEFAULT_MIN_SAMPLES, StoppingRule, rule_for, samples_needed, t_half_width
 
 
 def run_until_done(rule: StoppingRule, rng: np.random.Generator, mean: float, sd: float, batch: int = 1):

@@ -1,4 +1,4 @@
-"""Known answers for the benchmark's summary (analysis/vnflab/bench.py)."""
+"""Known answers for the benchmark's summary (analysis/vnflab/run/bench.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from vnflab import bench
 from vnflab.cli import main
+from vnflab.run import bench
 
 
 def task(tags: list[str], path: str, host: str, start: float, end: float, probe_s: float = 0.0) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""vnflab.crosscheck with known answers: the tolerance rule, the engines' records as they print them (docker events,
-/proc/PID/stat, libxl's start_time through a fake xl and xenstore-read), and the kernel's own figures on a process
-this test starts. The checks against a running lab: tests/e2e/test_platform_probes.py."""
+"""vnflab.measure.crosscheck with known answers: the tolerance rule, the engines' records as they print them (docker
+events, /proc/PID/stat, libxl's start_time through a fake xl and xenstore-read), and the kernel's own figures on a
+process this test starts. The checks against a running lab: tests/e2e/test_platform_probes.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vnflab import crosscheck
-from vnflab.crosscheck import EngineMoment, ProbeTimes
+from vnflab.measure import crosscheck
+from vnflab.measure.crosscheck import EngineMoment, ProbeTimes
 
 MS = 1_000_000
 T0 = 1_765_000_000_000_000_000

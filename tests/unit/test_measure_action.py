@@ -1,4 +1,4 @@
-"""Controller loop of the probe modules (vnflab.ansible_measure + action_plugins/vnf_*.py).
+"""Controller loop of the probe modules (vnflab.measure.ansible_measure + action_plugins/vnf_*.py).
 
 The ActionModule is built like ansible-core's own unit tests build ActionBase instances (mocked task,
 connection, play context, loader and templar); ``_execute_module`` is replaced by a script of batches
@@ -22,8 +22,8 @@ from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 from scipy import stats
 
-from vnflab.ansible_measure import MeasureAction
-from vnflab.schema import validate_sample
+from vnflab.measure.ansible_measure import MeasureAction
+from vnflab.measure.schema import validate_sample
 
 ACTION_PLUGINS = Path(__file__).resolve().parents[2] / "action_plugins"
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
@@ -576,7 +576,7 @@ def test_bad_max_failed_batches_fails_before_measuring(tmp_path: Path, value: An
 def test_boot_point_stops_at_its_time_budget_after_the_pilot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # each batch takes 10 s on a patched clock; noisy values never converge; budget 45 s, pilot 3:
     # batches 1-3 (the pilot, 30 s), batch 4 ends at 40 s and a 5th would end at 50 s > 45 s
-    import vnflab.ansible_measure as measure
+    import vnflab.measure.ansible_measure as measure
 
     clock = iter(float(10 * i) for i in range(100))
     monkeypatch.setattr(measure.time, "monotonic", lambda: next(clock))
@@ -597,7 +597,7 @@ def test_boot_point_stops_at_its_time_budget_after_the_pilot(tmp_path: Path, mon
 def run_budgeted_boot_point(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int, points_after: int,
                             repeat: dict[str, Any], batch_s: float = 10.0) -> list[dict[str, Any]]:
     """One boot point (one loop item) on a clock where each batch takes ``batch_s``; values never converge."""
-    import vnflab.ansible_measure as measure
+    import vnflab.measure.ansible_measure as measure
 
     ticks = iter(float(batch_s * i) for i in range(1000))
     monkeypatch.setattr(measure.time, "monotonic", lambda: next(ticks))
@@ -643,8 +643,8 @@ def test_without_a_floor_a_server_budget_still_runs_the_whole_pilot(tmp_path: Pa
 
 
 def test_points_of_another_platform_or_metric_do_not_spend_this_budget(tmp_path: Path) -> None:
-    from vnflab.budget import time_spent_s
-    from vnflab.records import PointKey
+    from vnflab.measure.budget import time_spent_s
+    from vnflab.measure.records import PointKey
 
     key = PointKey(run_id="r", platform="docker", label=LABEL, metric="boot", host="host-a", mode=None)
     rows = [{"run_id": "r", "platform": "docker", "label": LABEL, "metric": "boot", "host": "host-a", "elapsed_s": 7},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vnflab.memory import DERIVED_QUANTITIES
+from vnflab.measure.memory import DERIVED_QUANTITIES
 from vnflab.metrics import METRICS, PANELS, Panel, metric
 
 

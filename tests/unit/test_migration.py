@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from ansible.module_utils.vnflab import migration as mig
 
+from vnflab.measure.records import PointKey, longest_gap_outside, migration_records
+from vnflab.measure.schema import validate_sample
 from vnflab.metrics import watched_values
-from vnflab.records import PointKey, longest_gap_outside, migration_records
-from vnflab.schema import validate_sample
 
 MS = 1_000_000
 KEY = PointKey(run_id="r", platform="kvm", label="kvm/osv (tcg, real)", metric="migration", host="vnflab-a")

@@ -1,4 +1,4 @@
-"""Probe-module results -> sample records of docs/design.md (vnflab.records)."""
+"""Probe-module results -> sample records of docs/design.md (vnflab.measure.records)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from vnflab.journal import encode_record
-from vnflab.memory import derived_memory_records
+from vnflab.measure.journal import encode_record
+from vnflab.measure.memory import derived_memory_records
+from vnflab.measure.records import PointKey, boot_records, memory_records, response_records
+from vnflab.measure.schema import QUANTITY_UNITS, SAMPLE_FIELDS, X_UNITS, parse_label, validate_sample
 from vnflab.metrics import watched_quantity, watched_values
-from vnflab.records import PointKey, boot_records, memory_records, response_records
-from vnflab.schema import QUANTITY_UNITS, SAMPLE_FIELDS, X_UNITS, parse_label, validate_sample
 
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
 

@@ -1,4 +1,4 @@
-"""Resuming a killed run (vnflab.resume, in the measuring loop of vnflab.ansible_measure).
+"""Resuming a killed run (vnflab.measure.resume, in the measuring loop of vnflab.measure.ansible_measure).
 
 A first session measures with a scripted module and is killed: the script raises where the process would have
 died, and the journal is cut mid-line where a kill during an append would have cut it. A second session on the
@@ -22,11 +22,11 @@ import pytest
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 
-from vnflab.journal import Journal, TornLineWarning
-from vnflab.load import load_run
-from vnflab.records import PointKey, boot_records
-from vnflab.resume import read_point_progress
-from vnflab.schema import validate_sample
+from vnflab.measure.journal import Journal, TornLineWarning
+from vnflab.measure.records import PointKey, boot_records
+from vnflab.measure.resume import read_point_progress
+from vnflab.measure.schema import validate_sample
+from vnflab.stats.load import load_run
 
 ACTION_PLUGINS = Path(__file__).resolve().parents[2] / "action_plugins"
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
@@ -271,8 +271,8 @@ def killed_run(run_dir: Path) -> Path:
 
 
 def test_a_resume_is_recorded_and_names_what_it_continues(tmp_path: Path) -> None:
-    from vnflab.manifest import assemble_manifest
-    from vnflab.resume import resume_run
+    from vnflab.measure.manifest import assemble_manifest
+    from vnflab.measure.resume import resume_run
 
     run_dir = killed_run(tmp_path / RUN_ID)
     said = resume_run(run_dir, {"profile": "quick", "response_sizes": [64, 128],
@@ -287,7 +287,7 @@ def test_a_resume_is_recorded_and_names_what_it_continues(tmp_path: Path) -> Non
 @pytest.mark.parametrize(("name", "value"), [("profile", "default"), ("response_sizes", [64, 128, 256]),
                                              ("repeat", {"response": {"batch": 5}})])
 def test_a_resume_that_would_change_the_sweep_is_refused(tmp_path: Path, name: str, value: Any) -> None:
-    from vnflab.resume import ResumeRefused, resume_run
+    from vnflab.measure.resume import ResumeRefused, resume_run
 
     run_dir = killed_run(tmp_path / RUN_ID)
     parameters = {"profile": "quick", "response_sizes": [64, 128], "repeat": {"response": {"batch": 3}}, name: value}
@@ -312,7 +312,7 @@ def test_the_report_of_a_killed_run_merges_its_manifest_parts_and_names_the_cut_
 
 
 def test_vnflab_run_resume_gives_the_killed_run_directory_to_the_lab(tmp_path: Path) -> None:
-    from vnflab.labrun import RunOptions, resume_dir, run_lab
+    from vnflab.run.labrun import RunOptions, resume_dir, run_lab
 
     results = tmp_path / "results"
     run_dir = killed_run(results / RUN_ID)
@@ -346,7 +346,7 @@ def test_vnflab_run_resume_gives_the_killed_run_directory_to_the_lab(tmp_path: P
 def test_a_worker_whose_ansible_playbook_was_killed_stops_before_its_next_batch(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ansible-playbook's workers outlive a kill -9 of it; the loop sees its parent change and stops there."""
-    from vnflab import ansible_measure
+    from vnflab.measure import ansible_measure
 
     parents = iter([4242, 4242, 4242, 1])  # the run starts, two batches, then the parent is gone (reparented)
     monkeypatch.setattr(ansible_measure.os, "getppid", lambda: next(parents))

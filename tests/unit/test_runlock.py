@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vnflab import runlock
+from vnflab.run import runlock
 
 
 def test_lock_pids_reads_the_flock_holders_of_this_file_only(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_another_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
     fd = runlock.take(lock)
     try:
         runlock.write_record(lock, run_id="20261207T000000Z-abcdef")
-        done = subprocess.run([sys.executable, "-c", "from pathlib import Path; from vnflab import runlock; "
+        done = subprocess.run([sys.executable, "-c", "from pathlib import Path; from vnflab.run import runlock; "
                                f"runlock.acquire(Path({str(lock)!r}))"], capture_output=True, text=True, check=False)
     finally:
         os.close(fd)

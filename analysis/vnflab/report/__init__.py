@@ -1,0 +1,1 @@
+"""Report: tables, figures and the report documents (Markdown, HTML, LaTeX) built from a run's statistics."""

@@ -1,0 +1,2 @@
+"""Stats: a run directory loaded into frames, and the statistics on it (summaries, tests, comparisons, overhead,
+rankings)."""

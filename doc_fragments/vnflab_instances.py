@@ -1,7 +1,7 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
 """Documentation shared by the probe modules that start instances (vnf_boot_time, vnf_memory); their argument spec
-is ansible.module_utils.vnflab.instances.INSTANCE_ARGUMENT_SPEC and their run core that module's run_instances. The
+is ansible.module_utils.vnflab_host.instances.INSTANCE_ARGUMENT_SPEC and their run core that module's run_instances. The
 action plugin's options are documented by the vnflab_controller fragment."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ options:
     type: dict
     required: true
   count:
-    description: Number of instances started together (1 to 1024, module_utils/vnflab/limits.py).
+    description: Number of instances started together (1 to 1024, module_utils/vnflab_host/limits.py).
     type: int
     required: true
   timeout_s:

@@ -248,7 +248,7 @@ def vnflab_list_problems(value: Any, variable: str, lowest: int | None = None, h
 
 
 def vnflab_limit(name: str) -> Any:
-    """A limit or default of module_utils/vnflab/limits.py by name ('max_instances' | vnflab_limit)."""
+    """A limit or default of module_utils/vnflab_host/limits.py by name ('max_instances' | vnflab_limit)."""
     try:
         return LIMITS[name]
     except KeyError:

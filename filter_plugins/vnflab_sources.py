@@ -15,7 +15,7 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-SOURCES_PY = Path(__file__).resolve().parent.parent / "module_utils" / "vnflab" / "sources.py"
+SOURCES_PY = Path(__file__).resolve().parent.parent / "module_utils" / "vnflab_host" / "sources.py"
 
 
 def _sources() -> ModuleType:

@@ -149,9 +149,9 @@ results:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab.chain import first_echo, start_chain, stop_chain
-from ansible.module_utils.vnflab.echo_probe import EchoProber
-from ansible.module_utils.vnflab.moduledoc import check_positive, check_sizes, run_probe_module
+from ansible.module_utils.vnflab_host.chain import first_echo, start_chain, stop_chain
+from ansible.module_utils.vnflab_host.echo_probe import EchoProber
+from ansible.module_utils.vnflab_host.moduledoc import check_positive, check_sizes, run_probe_module
 
 
 def run(module: AnsibleModule) -> dict:

@@ -122,15 +122,15 @@ import statistics
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import DriverError, PlatformDriver, server_available_mb
-from ansible.module_utils.vnflab.instances import (
+from ansible.module_utils.vnflab_host.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab_host.driver import DriverError, PlatformDriver, server_available_mb
+from ansible.module_utils.vnflab_host.instances import (
     INSTANCE_ARGUMENT_SPEC,
     InstanceBatch,
     instance_checks,
     run_instances,
 )
-from ansible.module_utils.vnflab.moduledoc import check_non_negative, run_probe_module
+from ansible.module_utils.vnflab_host.moduledoc import check_non_negative, run_probe_module
 
 
 def settled_available_mb(spec: dict, reads: int, spacing_s: float = 0.1) -> float:

@@ -110,9 +110,9 @@ mode:
 import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab.echo_probe import EchoProber
-from ansible.module_utils.vnflab.limits import DEFAULT_SIZES
-from ansible.module_utils.vnflab.moduledoc import (
+from ansible.module_utils.vnflab_host.echo_probe import EchoProber
+from ansible.module_utils.vnflab_host.limits import DEFAULT_SIZES
+from ansible.module_utils.vnflab_host.moduledoc import (
     CONTROLLER_OPTIONS,
     check_between,
     check_non_negative,

@@ -55,7 +55,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab.hostfacts import host_facts
+from ansible.module_utils.vnflab_host.hostfacts import host_facts
 
 
 def main() -> None:

@@ -102,7 +102,7 @@ import traceback
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab.hoststate import plan, snapshot, unit_commands
+from ansible.module_utils.vnflab_host.hoststate import plan, snapshot, unit_commands
 
 
 class LiveHost:

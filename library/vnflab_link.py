@@ -120,7 +120,7 @@ actions:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab.iproute import IpError, IpRoute, NetnsRef
+from ansible.module_utils.vnflab_host.iproute import IpError, IpRoute, NetnsRef
 
 
 class Planner:

@@ -142,7 +142,7 @@ import os
 import socket
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab.preflight import (
+from ansible.module_utils.vnflab_host.preflight import (
     SECURE_BOOT_EFIVAR,
     capacity_problems,
     interface_addresses,

@@ -110,7 +110,7 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
-from ansible.module_utils.vnflab.sources import Source, SourceError, ensure
+from ansible.module_utils.vnflab_host.sources import Source, SourceError, ensure
 
 
 def fetch(url: str, path: str) -> None:

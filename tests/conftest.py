@@ -1,6 +1,6 @@
 """Make the repo's module_utils importable as ``ansible.module_utils.<name>`` in tests.
 
-Ansible ships ``module_utils/vnflab`` to lab hosts as ``ansible.module_utils.vnflab``; tests import
+Ansible ships ``module_utils/vnflab_host`` to lab hosts as ``ansible.module_utils.vnflab_host``; tests import
 it under the same name. With ansible-core installed, the repo's ``module_utils`` directory is added
 to ``ansible.module_utils.__path__``; without it, minimal ``ansible`` and ``ansible.module_utils``
 namespace packages pointing there are created.
@@ -21,7 +21,7 @@ ANALYSIS_DIR = REPO_ROOT / "analysis"
 
 
 def install_module_utils_path(module_utils_dir: Path = MODULE_UTILS_DIR) -> None:
-    """Let ``import ansible.module_utils.vnflab`` resolve to ``module_utils_dir/vnflab``."""
+    """Let ``import ansible.module_utils.vnflab_host`` resolve to ``module_utils_dir/vnflab_host``."""
     directory = str(module_utils_dir)
     try:
         from ansible import module_utils

@@ -1,1 +1,1 @@
-../../module_utils/vnflab/limits.py
+../../module_utils/vnflab_host/limits.py

@@ -23,7 +23,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab.driver import Instance, InstanceMemory, PlatformDriver, validate_spec
+from ansible.module_utils.vnflab_host.driver import Instance, InstanceMemory, PlatformDriver, validate_spec
 from lab_inventory import Server, selected_servers, vnf_servers
 from lab_playbook import run_json_playbook
 from test_local_lab import lab_leftovers

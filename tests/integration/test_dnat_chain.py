@@ -129,7 +129,7 @@ esac
 FIRST_ECHO = r"""
 import ansible.module_utils, json, sys
 ansible.module_utils.__path__.append("{module_utils}")
-from ansible.module_utils.vnflab.chain import first_echo
+from ansible.module_utils.vnflab_host.chain import first_echo
 print(json.dumps(first_echo("{entry}", timeout_s=10, mode="icmp", bind_address="{client}").as_dict()))
 """
 

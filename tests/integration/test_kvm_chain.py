@@ -1,5 +1,5 @@
 """`vnflab-kvm-chain`: chains of k = 1 and 2 OSv proxy VMs in series, Host A -> VNF1 [-> VNF2] -> Host B, measured with
-the chain metric's own parts (module_utils/vnflab/chain.py: the first echo through all k, then RTTs).
+the chain metric's own parts (module_utils/vnflab_host/chain.py: the first echo through all k, then RTTs).
 
 Runs in a network and mount namespace of its own: bridges wt23ca (A side, 198.18.250.0/24), wt23c1 (the link,
 198.18.252.0/30), wt23cb (B side, 198.18.251.0/24), Host A and Host B in network namespaces of that namespace (Host B
@@ -45,8 +45,8 @@ def filters():  # type: ignore[no-untyped-def]
 PROBE = r"""
 import ansible.module_utils, json, sys
 ansible.module_utils.__path__.append("{module_utils}")
-from ansible.module_utils.vnflab.chain import first_echo
-from ansible.module_utils.vnflab.echo_probe import EchoProber
+from ansible.module_utils.vnflab_host.chain import first_echo
+from ansible.module_utils.vnflab_host.echo_probe import EchoProber
 echo = first_echo("{entry}", timeout_s=120, mode="udp", bind_address="{client}")
 rtt = {{}}
 if echo.reply_ns:

@@ -30,10 +30,10 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab.driver import Instance, InstanceMemory, PlatformDriver
-from ansible.module_utils.vnflab.meminfo import process_pss_kib
-from ansible.module_utils.vnflab.timestamps import realtime_ns
+from ansible.module_utils.vnflab_host.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab_host.driver import Instance, InstanceMemory, PlatformDriver
+from ansible.module_utils.vnflab_host.meminfo import process_pss_kib
+from ansible.module_utils.vnflab_host.timestamps import realtime_ns
 
 from vnflab.measure import crosscheck
 

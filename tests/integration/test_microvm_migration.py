@@ -1,5 +1,5 @@
 """`vnflab-microvm migrate`: a live migration of a running microVM to a second QEMU on this machine, measured by the
-migration stream (module_utils/vnflab/migration.py) as the lab measures the proxy VM.
+migration stream (module_utils/vnflab_host/migration.py) as the lab measures the proxy VM.
 
 Runs in a network and mount namespace of its own (a bridge wt23mbr0, 198.18.253.1/24, the VM at .10), so it touches
 no lab name; boots the guests the kvm role built (/var/cache/vnflab/kvm: the Linux microVM, and OSv with the
@@ -61,7 +61,7 @@ snapshot started; cat $D/vm0.pid >$O/started.pid
 {python} - <<'PY' >$O/stream.json &
 import ansible.module_utils, json
 ansible.module_utils.__path__.append("{module_utils}")
-from ansible.module_utils.vnflab.migration import stream
+from ansible.module_utils.vnflab_host.migration import stream
 summary, errors = stream("198.18.253.10", duration_s=8, interval_s=0.001)
 print(json.dumps({{**summary.as_dict(), "send_errors": errors}}))
 PY

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.vnflab import driver as drv
+from ansible.module_utils.vnflab_host import driver as drv
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "roles" / "platform_docker" / "tasks" / "engine.yml"

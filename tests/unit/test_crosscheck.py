@@ -174,7 +174,7 @@ def test_cgroup_files_found_by_container_id(tmp_path: Path) -> None:
 
 def test_smaps_sum_matches_the_rollup_of_an_idle_process() -> None:
     """The kernel's PSS of one process two ways: per mapping (smaps) and in one line (smaps_rollup)."""
-    from ansible.module_utils.vnflab.meminfo import process_pss_kib
+    from ansible.module_utils.vnflab_host.meminfo import process_pss_kib
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], stdout=subprocess.PIPE)
     try:

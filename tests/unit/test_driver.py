@@ -1,4 +1,4 @@
-"""The declarative platform driver (module_utils/vnflab/driver.py), run with fake commands and fake /proc."""
+"""The declarative platform driver (module_utils/vnflab_host/driver.py), run with fake commands and fake /proc."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab import driver as drv
-from ansible.module_utils.vnflab import meminfo
+from ansible.module_utils.vnflab_host import driver as drv
+from ansible.module_utils.vnflab_host import meminfo
 
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
 

@@ -246,7 +246,7 @@ def test_ifname_length_limit(pattern: str, platform: str, name: str) -> None:
 
 
 def test_mac_matches_the_driver_rule() -> None:
-    from ansible.module_utils.vnflab.driver import instance_mac
+    from ansible.module_utils.vnflab_host.driver import instance_mac
 
     for address in ("198.19.16.2", "198.18.21.1", "198.19.23.254"):
         assert flt.vnflab_mac(address) == instance_mac(address)

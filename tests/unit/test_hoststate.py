@@ -1,12 +1,12 @@
 """Host settings the lab changes: recorded once before the first change, put back by the teardown
-(module_utils/vnflab/hoststate.py), on a fake host."""
+(module_utils/vnflab_host/hoststate.py), on a fake host."""
 
 from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
 
-from ansible.module_utils.vnflab.hoststate import plan, snapshot, unit_commands
+from ansible.module_utils.vnflab_host.hoststate import plan, snapshot, unit_commands
 
 
 @dataclass

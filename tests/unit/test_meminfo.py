@@ -1,4 +1,4 @@
-"""Memory accounting from /proc and cgroupfs (module_utils/vnflab/meminfo.py)."""
+"""Memory accounting from /proc and cgroupfs (module_utils/vnflab_host/meminfo.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.vnflab import meminfo
+from ansible.module_utils.vnflab_host import meminfo
 
 MEMINFO = """\
 MemTotal:       16316412 kB

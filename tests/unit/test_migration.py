@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab import migration as mig
+from ansible.module_utils.vnflab_host import migration as mig
 
 from vnflab.measure.records import PointKey, longest_gap_outside, migration_records
 from vnflab.measure.schema import validate_sample

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from ansible.module_utils.vnflab import packets
+from ansible.module_utils.vnflab_host import packets
 from scapy.layers.inet import ICMP, IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.packet import Raw

@@ -1,11 +1,11 @@
-"""Pre-flight checks of one host (module_utils/vnflab/preflight.py): each problem names the variable behind it."""
+"""Pre-flight checks of one host (module_utils/vnflab_host/preflight.py): each problem names the variable behind it."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from ansible.module_utils.vnflab import preflight
+from ansible.module_utils.vnflab_host import preflight
 
 IP_ADDR = json.dumps([
     {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab import boot_prober, echo_probe
+from ansible.module_utils.vnflab_host import boot_prober, echo_probe
 
 GOOD: dict[str, Any] = {
     "targets": {"proxy": "198.18.250.2", "direct": "198.18.250.3"},

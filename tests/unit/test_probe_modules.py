@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from ansible.module_utils.vnflab import driver as drv
-from ansible.module_utils.vnflab.boot_prober import BootProbeResult
-from ansible.module_utils.vnflab.echo_probe import EchoMeasurement
-from ansible.module_utils.vnflab.iproute import IpError, IpRoute
+from ansible.module_utils.vnflab_host import driver as drv
+from ansible.module_utils.vnflab_host.boot_prober import BootProbeResult
+from ansible.module_utils.vnflab_host.echo_probe import EchoMeasurement
+from ansible.module_utils.vnflab_host.iproute import IpError, IpRoute
 
 LIBRARY = Path(__file__).resolve().parents[2] / "library"
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"

@@ -12,8 +12,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.vnflab import sources
-from ansible.module_utils.vnflab.sources import Source, SourceError, ensure
+from ansible.module_utils.vnflab_host import sources
+from ansible.module_utils.vnflab_host.sources import Source, SourceError, ensure
 
 COMMIT = "0e34e4dc2b278b7f64e4169abbf297b7de46fb6b"
 

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab import timestamps as ts
+from ansible.module_utils.vnflab_host import timestamps as ts
 
 SEC = 1_795_000_000
 NSEC = 123_456_789

@@ -6,7 +6,7 @@ import socket
 import struct
 from typing import NamedTuple
 
-from ansible.module_utils.vnflab.limits import MAX_PAYLOAD
+from ansible.module_utils.vnflab_host.limits import MAX_PAYLOAD
 
 MIN_PAYLOAD_BYTES = 1
 # Largest payload of one IPv4 datagram: 65535 - 20 (IPv4 header) - 8 (ICMP or UDP header).

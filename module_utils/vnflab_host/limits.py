@@ -1,6 +1,6 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
-"""The lab's limits and defaults, in one place: read by the probe modules (``ansible.module_utils.vnflab.limits``),
+"""The lab's limits and defaults, in one place: read by the probe modules (``ansible.module_utils.vnflab_host.limits``),
 by the validate play (through the ``vnflab_limit`` filter) and by the controller package (``vnflab.limits``, a link
 to this file).
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any, Callable, Mapping, Sequence
 
-from ansible.module_utils.vnflab import meminfo
+from ansible.module_utils.vnflab_host import meminfo
 
 REQUIRED_KEYS = ("name", "label", "instance_prefix", "network", "start", "stop")
 COMMAND_KEYS = ("start", "stop", "pid", "memory_kib", "health", "migrate")

@@ -24,8 +24,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ansible.module_utils.vnflab.echo_probe import MODE_ICMP, MODES, open_icmp_socket
-from ansible.module_utils.vnflab.packets import (
+from ansible.module_utils.vnflab_host.echo_probe import MODE_ICMP, MODES, open_icmp_socket
+from ansible.module_utils.vnflab_host.packets import (
     build_echo_request,
     build_udp_payload,
     check_int,

@@ -8,8 +8,8 @@ import math
 import time
 from typing import Any
 
-from ansible.module_utils.vnflab.driver import StartError
-from ansible.module_utils.vnflab.limits import MAX_INSTANCES, MAX_PAYLOAD, MAX_PPS
+from ansible.module_utils.vnflab_host.driver import StartError
+from ansible.module_utils.vnflab_host.limits import MAX_INSTANCES, MAX_PAYLOAD, MAX_PPS
 
 __all__ = ["MAX_INSTANCES", "MAX_PAYLOAD", "MAX_PPS"]  # re-exported for the modules
 

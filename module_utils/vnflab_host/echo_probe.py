@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ansible.module_utils.vnflab.packets import (
+from ansible.module_utils.vnflab_host.packets import (
     ICMP_ECHO_REPLY,
     build_echo_request,
     build_udp_payload,
@@ -27,7 +27,7 @@ from ansible.module_utils.vnflab.packets import (
     parse_echo_reply,
     validate_payload_bytes,
 )
-from ansible.module_utils.vnflab.timestamps import (
+from ansible.module_utils.vnflab_host.timestamps import (
     SCM_TSTAMP_SND,
     SOURCE_KERNEL_SOFTWARE,
     SOURCE_USER,

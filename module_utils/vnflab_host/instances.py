@@ -4,7 +4,7 @@
 
 One batch: start O(count) instances through the platform driver, wait until each answers ICMP echo (or is given
 up, or the deadline passes), optionally measure while they run, stop them all, and fail with a
-:class:`~ansible.module_utils.vnflab.driver.StartError` when some instance did not start. The modules add only
+:class:`~ansible.module_utils.vnflab_host.driver.StartError` when some instance did not start. The modules add only
 what they measure (:class:`InstanceBatch` holds what the core saw); their documentation shares the
 ``vnflab_instances`` doc fragment, their argument specs :data:`INSTANCE_ARGUMENT_SPEC`.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ansible.module_utils.vnflab.driver import StartError, failed_instances, mark_given_up
-from ansible.module_utils.vnflab.moduledoc import CONTROLLER_OPTIONS, check_count, check_positive, instances_absent
+from ansible.module_utils.vnflab_host.driver import StartError, failed_instances, mark_given_up
+from ansible.module_utils.vnflab_host.moduledoc import CONTROLLER_OPTIONS, check_count, check_positive, instances_absent
 
 #: Options of every module that starts instances (documented in doc_fragments/vnflab_instances.py).
 INSTANCE_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {

@@ -15,7 +15,7 @@ description:
     instances with one start command at a time (the platform's own start command in a loop), and stops them.
   - Returns both wall times and their ratio. A ratio near 1 means the platform (or its driver) serializes
     starts; the benchmark records it per platform (scripts/bench-concurrency.sh).
-  - Measures the start commands only, not the boot: nothing waits for an instance to answer.
+  - Measures the start commands only, not the boot; nothing waits for an instance to answer.
 version_added: "0.3.0"
 author: vnflab contributors
 options:

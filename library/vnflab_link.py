@@ -83,7 +83,7 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - O(state=absent) with O(kind=device) never deletes the device: it removes the listed addresses and routes.
+  - O(state=absent) with O(kind=device) never deletes the device; it removes the listed addresses and routes.
   - Removing a veth removes its peer; removing a namespace removes the devices in it once no process holds it.
 """
 

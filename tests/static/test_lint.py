@@ -39,6 +39,15 @@ def test_site_syntax() -> None:
 MODULES = sorted((ROOT / "library").glob("*.py"))
 
 
+def test_ansible_doc_renders_every_module() -> None:
+    """ansible-doc loads every module with its doc fragments and renders it (a description item with an unquoted
+    ': ' parses as a mapping, which ansible-doc cannot render)."""
+    done = run(str(BIN / "ansible-doc"), "-t", "module", *(path.stem for path in MODULES))
+    assert done.returncode == 0, done.stderr
+    rendered = [line.split()[2] for line in done.stdout.splitlines() if line.startswith("> MODULE ")]
+    assert len(rendered) == len(MODULES), (rendered, done.stderr)
+
+
 @pytest.mark.parametrize("path", MODULES, ids=[p.stem for p in MODULES])
 def test_module_documentation_is_complete(path: Path) -> None:
     """DOCUMENTATION, EXAMPLES and RETURN parse as YAML; every argument_spec option is documented."""

@@ -69,8 +69,8 @@ SAMPLE = {"run_id": "r", "platform": "docker", "label": "docker/x (native, stand
           "mode": None}
 
 
-@pytest.mark.timeout(300)
-def test_run_lab_drives_a_playbook_through_ansible_runner_and_writes_the_report(tmp_path: Path) -> None:
+def tiny_project(tmp_path: Path, more_plays: str = "") -> Path:
+    """A project whose site.yml journals one sample, then ``more_plays``."""
     project = tmp_path / "project"
     project.mkdir()
     (project / "site.yml").write_text(f"""---
@@ -84,7 +84,13 @@ def test_run_lab_drives_a_playbook_through_ansible_runner_and_writes_the_report(
         content: |
           {json.dumps(SAMPLE)}
         mode: "0644"
-""")
+{more_plays}""")
+    return project
+
+
+@pytest.mark.timeout(300)
+def test_run_lab_drives_a_playbook_through_ansible_runner_and_writes_the_report(tmp_path: Path) -> None:
+    project = tiny_project(tmp_path)
     out = io.StringIO()
     options = RunOptions(project_dir=project, inventory="localhost,", profile="quick",
                          results_dir=tmp_path / "results", extravars={"ansible_connection": "local"}, interval=0.2)
@@ -94,3 +100,34 @@ def test_run_lab_drives_a_playbook_through_ansible_runner_and_writes_the_report(
     assert f"vnflab run: {run_dir}" in text and "ansible-runner: successful (rc 0)" in text
     assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
     assert "docker boot x=1 instances repetition 1" in text  # the progress line saw the journal
+
+
+@pytest.mark.timeout(300)
+def test_vnflab_run_builds_the_report_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """site.yml's report play builds the report for ansible-playbook users; under ``vnflab run``, which builds it
+    after the playbook (also when the run stopped before that play), the play leaves it alone."""
+    import vnflab.report.build
+
+    repo = Path(__file__).resolve().parents[2]
+    project = tiny_project(tmp_path, """
+- name: The report play of site.yml
+  ansible.builtin.import_playbook: playbooks/report.yml
+""")
+    (project / "playbooks").symlink_to(repo / "playbooks")
+    (project / "ansible.cfg").write_text(f"[defaults]\nfilter_plugins = {repo / 'filter_plugins'}\n")
+    real_build = vnflab.report.build.build_report
+    builds: list[bool] = []
+
+    def counted_build(run_dir: Path, *args: object, **kwargs: object) -> object:
+        builds.append((Path(run_dir) / "report.md").exists())  # whether the play had built it already
+        return real_build(run_dir, *args, **kwargs)
+
+    monkeypatch.setattr(vnflab.report.build, "build_report", counted_build)
+    out = io.StringIO()
+    options = RunOptions(project_dir=project, inventory="localhost,", profile="quick",
+                         results_dir=tmp_path / "results", extravars={"ansible_connection": "local"}, interval=60)
+    assert run_lab(options, out) == 0, out.getvalue()
+    run_dir = next((tmp_path / "results").iterdir())
+    assert (run_dir / "manifest.json").is_file()  # the report play ran: it assembles the manifest
+    assert builds == [False], "the report play built the report before vnflab run built it again"
+    assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()

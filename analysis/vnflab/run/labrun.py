@@ -2,9 +2,10 @@
 
 ``ansible-playbook site.yml`` stays the way to run the lab without this wrapper; ``vnflab run`` adds a
 progress line (platform, metric, point, repetition, elapsed, remaining estimate) and ends by building
-the report of the run directory it created. ``vnflab run --resume ID`` gives a killed run's directory to the
-lab again (``vnflab_run_dir``): its finished points are skipped and its cut one continues
-(:mod:`vnflab.measure.resume`).
+the report of the run directory it created, also when the run stopped before site.yml's report play; that play
+then leaves the report to it (``vnflab_report_in_play=false``), so the report is built once.
+``vnflab run --resume ID`` gives a killed run's directory to the lab again (``vnflab_run_dir``): its finished
+points are skipped and its cut one continues (:mod:`vnflab.measure.resume`).
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def run_playbook(options: RunOptions, run_dir: Path, on_event: Callable[[Mapping
 
     # the venv's ansible-playbook first on PATH, even when the venv is not activated
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
-    extravars = {"vnflab_profile": options.profile, "vnflab_run_dir": str(run_dir), **options.extravars}
+    # run_lab builds the report once the playbook ends, whether or not the run reached the report play
+    extravars = {"vnflab_profile": options.profile, "vnflab_run_dir": str(run_dir), **options.extravars,
+                 "vnflab_report_in_play": False}
     with tempfile.TemporaryDirectory(prefix="vnflab-runner-") as private:
         def handler(event: Mapping[str, Any]) -> bool:
             on_event(event)

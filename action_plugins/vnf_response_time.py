@@ -26,8 +26,14 @@ class ActionModule(MeasureAction):
         return [(int(size), RESPONSE.x_unit, {**args, "sizes": [int(size)]}) for size in sizes]
 
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
-        batch = int(repeat.get("batch", args.get("samples", 20)))
-        return {**args, "samples": batch}
+        """repeat.batch is the samples of one batch; the module's samples is the same setting, taken when the rule
+        names no batch. Both, with different values, fail."""
+        batch, samples = repeat.get("batch"), args.get("samples")
+        if batch is not None and samples is not None and int(batch) != int(samples):
+            raise AnsibleActionFail(f"samples ({samples}) and repeat.batch ({batch}) are one setting, the samples of "
+                                    "one batch: give repeat.batch (vnflab_repeat.response.batch) alone")
+        chosen = batch if batch is not None else samples if samples is not None else RESPONSE.batch_samples
+        return {**args, "samples": int(chosen)}
 
     def judge_batch(self, point_values: Sequence[float | None], batch_values: Sequence[float | None],
                     repeat: Mapping[str, Any], point: str, first_of_task: bool) -> str | None:

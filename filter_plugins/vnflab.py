@@ -247,6 +247,18 @@ def vnflab_list_problems(value: Any, variable: str, lowest: int | None = None, h
     return problems
 
 
+def vnflab_metric_batch(name: str) -> int | None:
+    """The samples one batch of metric ``name`` takes by default (repeat.batch), or None where a batch gives one value
+    per start of the metric's instances (vnflab.metrics: Metric.batch_samples)."""
+    metric = METRICS.get(str(name))
+    return metric.batch_samples if metric is not None else None
+
+
+def vnflab_batched_metrics(names: Any) -> list[str]:
+    """The metrics among ``names`` (a list, or vnflab_repeat's keys) whose batch takes several samples."""
+    return [str(name) for name in names if vnflab_metric_batch(name) is not None]
+
+
 def vnflab_limit(name: str) -> Any:
     """A limit or default of module_utils/vnflab_host/limits.py by name ('max_instances' | vnflab_limit)."""
     try:
@@ -311,6 +323,8 @@ class FilterModule:
             "vnflab_network_problems": vnflab_network_problems,
             "vnflab_list_problems": vnflab_list_problems,
             "vnflab_limit": vnflab_limit,
+            "vnflab_metric_batch": vnflab_metric_batch,
+            "vnflab_batched_metrics": vnflab_batched_metrics,
             "vnflab_ifname": vnflab_ifname,
             "vnflab_mac": vnflab_mac,
             "vnflab_netmask": vnflab_netmask,

@@ -35,7 +35,10 @@ options:
     elements: int
     default: [64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65507]
   samples:
-    description: Samples per path and size in one run of the module.
+    description:
+      - Samples per path and size in one run of the module (one batch). Under the action plugin this is
+        O(repeat.batch), the name profiles use (C(vnflab_repeat.response.batch)); O(samples) is taken when the rule
+        names no batch, and a task that gives both with different values fails.
     type: int
     default: 20
   warmup:

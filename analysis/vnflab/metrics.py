@@ -86,6 +86,9 @@ class Metric:
     result_watch: ResultWatch | None = None
     #: reads it from journaled records (a resumed point); the default selects ``watched``
     records_watch: RecordsWatch | None = None
+    #: samples one module run (a batch) takes unless ``repeat.batch`` says otherwise; None: a batch gives one value
+    #: per start of the metric's instances, and ``repeat.batch`` does not apply
+    batch_samples: int | None = None
 
     def mode_of(self, args: Mapping[str, Any]) -> str | None:
         """The mode of a point measured with the task arguments ``args``."""
@@ -155,7 +158,7 @@ BOOT = Metric(
 RESPONSE = Metric(
     name="response", x_unit="B", units={"rtt_proxy_us": "us", "rtt_direct_us": "us"}, watched="rtt_proxy_us",
     build_records=records.response_records, default_mode="icmp", sweep_variable="vnflab_response_sizes",
-    default_xs=DEFAULT_SIZES, limits=(1, MAX_PAYLOAD), result_watch=_response_watch,
+    default_xs=DEFAULT_SIZES, limits=(1, MAX_PAYLOAD), result_watch=_response_watch, batch_samples=20,
     panel=Panel(key="b", slug="fig2b_response", title="(b) Response time through the proxy VNF", metric="response",
                 quantity="rtt_proxy_us", floor_quantity="rtt_direct_us", x_label="Payload size (bytes)",
                 y_label="Round-trip time (µs)", x_unit="B"),

@@ -21,7 +21,6 @@ REPEAT_DEFAULTS = {
     "rel_half_width": 0.05,  # target CI half-width relative to the mean
     "confidence": 0.95,  # confidence level of the interval
     "max_failed_batches": 2,  # batches of one point that may fail to start an instance
-    "batch": 1,  # samples per module run
     "max_loss_fraction": 0.05,  # response time: lost requests through the proxy a point may have
 }
 REL_HALF_WIDTH = REPEAT_DEFAULTS["rel_half_width"]

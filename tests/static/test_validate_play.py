@@ -64,6 +64,11 @@ BAD_INPUTS: dict[str, tuple[dict[str, object], str]] = {
     "boot-batch-negative": ({"vnflab_repeat": {
         "boot": {"min_samples": 1, "max_samples": 2, "batch": -1}, "memory": {"min_samples": 1, "max_samples": 2},
         "response": {"min_samples": 20, "max_samples": 40}}}, "vnflab_repeat.boot: need"),
+    "boot-batch-of-several": ({"vnflab_repeat": {
+        "boot": {"min_samples": 1, "max_samples": 2, "batch": 4}, "memory": {"min_samples": 1, "max_samples": 2},
+        "response": {"min_samples": 20, "max_samples": 40}}},
+        "vnflab_repeat.boot.batch: boot measures one value per batch (one start of its instances); batch, the samples "
+        "of one module run, applies to response"),
     "loss-threshold-above-one": ({"vnflab_repeat": {
         "boot": {"min_samples": 1, "max_samples": 2}, "memory": {"min_samples": 1, "max_samples": 2},
         "response": {"min_samples": 20, "max_samples": 40, "max_loss_fraction": 1.5}}}, "vnflab_repeat.response: need"),

@@ -32,7 +32,7 @@ def test_filter_module_exports_every_filter() -> None:
         "vnflab_in_lab_range", "vnflab_network_vars", "vnflab_ifname", "vnflab_mac", "vnflab_netmask",
         "vnflab_keyvalue", "vnflab_network_of", "vnflab_emulated_servers", "vnflab_failed_points",
         "vnflab_lab_networks", "vnflab_network_problems", "vnflab_list_problems", "vnflab_chain_hops",
-        "vnflab_chain_ends", "vnflab_limit",
+        "vnflab_chain_ends", "vnflab_limit", "vnflab_metric_batch", "vnflab_batched_metrics",
     }
     assert all(callable(function) for function in filters.values())
 
@@ -417,3 +417,10 @@ def test_list_problems_takes_the_range_of_the_metric_the_variable_sweeps(variabl
         f"{variable}: every value must be between 1 and {highest}, got {highest + 1}"]
     with pytest.raises(AnsibleFilterError, match="vnflab_chain_lengths is no metric's sweep variable"):
         flt.vnflab_list_problems([1], "vnflab_chain_lengths")
+
+
+def test_only_response_time_takes_a_batch_of_samples() -> None:
+    assert flt.vnflab_metric_batch("response") == 20
+    assert flt.vnflab_metric_batch("boot") is None and flt.vnflab_metric_batch("memory") is None
+    assert flt.vnflab_metric_batch("no-such-metric") is None
+    assert flt.vnflab_batched_metrics({"boot": {}, "response": {}, "memory": {}}) == ["response"]

@@ -116,7 +116,7 @@ def rtt_records(outcome: dict[str, Any]) -> int:
 
 def response_args(run_dir: Path, **overrides: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
-        "paths": {"proxy": "198.18.11.1", "direct": "198.18.0.2"}, "sizes": [64], "samples": 20, "mode": "icmp",
+        "paths": {"proxy": "198.18.11.1", "direct": "198.18.0.2"}, "sizes": [64], "mode": "icmp",
         "repeat": {"min_samples": 6, "max_samples": 12, "rel_half_width": 0.05, "batch": 3},
         "journal": journal(run_dir),
     }
@@ -267,6 +267,46 @@ def test_response_batch_size_defaults_to_samples(tmp_path: Path) -> None:
     assert [call["module_args"]["samples"] for call in script.calls] == [7]
 
 
+def test_response_batch_size_defaults_to_the_metrics_batch(tmp_path: Path) -> None:
+    script = Script(iter([rtt_outcome(64, [1.0] * 20)]), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time",
+                         response_args(tmp_path, repeat={"min_samples": 2, "max_samples": 20}))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    plugin.run(task_vars=TASK_VARS)
+    assert [call["module_args"]["samples"] for call in script.calls] == [20]
+
+
+def test_samples_and_repeat_batch_that_disagree_fail_before_any_batch(tmp_path: Path) -> None:
+    script = Script(iter([]), tmp_path, rtt_records)
+    plugin = make_action(response_action, "vnf_response_time", response_args(tmp_path, samples=7))  # batch 3
+    plugin._execute_module = script  # type: ignore[method-assign]
+    with pytest.raises(AnsibleActionFail, match=r"samples \(7\) and repeat.batch \(3\) are one setting"):
+        plugin.run(task_vars=TASK_VARS)
+    assert script.calls == []
+    assert not (tmp_path / "samples.jsonl").exists()
+
+
+@pytest.mark.parametrize("batch", [1, "1", None])
+def test_a_boot_batch_of_one_or_none_is_the_rule_without_it(tmp_path: Path, batch: object) -> None:
+    repeat = {"min_samples": 2, "max_samples": 2, **({} if batch is None else {"batch": batch})}
+    script = Script(iter([boot_outcome(1000.0, [900.0, 1000.0])] * 2), tmp_path, lambda o: 1 + len(o["boot_ms"]))
+    plugin = make_action(boot_action, "vnf_boot_time", boot_args(tmp_path, repeat=repeat))
+    plugin._execute_module = script  # type: ignore[method-assign]
+    result = plugin.run(task_vars=TASK_VARS)
+    assert not result.get("failed") and len(script.calls) == 2
+    assert "batch" not in script.calls[0]["module_args"]
+
+
+def test_a_boot_batch_other_than_one_is_refused_before_any_batch(tmp_path: Path) -> None:
+    script = Script(iter([]), tmp_path, lambda o: 0)
+    args = boot_args(tmp_path, repeat={"min_samples": 2, "max_samples": 2, "batch": 4})
+    plugin = make_action(boot_action, "vnf_boot_time", args)
+    plugin._execute_module = script  # type: ignore[method-assign]
+    with pytest.raises(AnsibleActionFail, match="boot measures one value per batch .* applies to response"):
+        plugin.run(task_vars=TASK_VARS)
+    assert script.calls == []
+
+
 def test_failed_module_result_stops_and_keeps_written_samples(tmp_path: Path) -> None:
     failure = {"failed": True, "msg": "probe failed: [Errno 1] Operation not permitted"}
     outcomes = iter([rtt_outcome(64, [50.0] * 3), rtt_outcome(64, [50.0] * 3),  # point 64 done
@@ -299,7 +339,7 @@ def test_check_mode_or_missing_journal_runs_the_module_once(tmp_path: Path, chec
     plugin._execute_module = script  # type: ignore[method-assign]
     result = plugin.run(task_vars=TASK_VARS)
     (call,) = script.calls
-    assert call["module_args"] == {"paths": args["paths"], "sizes": [64], "samples": 20, "mode": "icmp"}
+    assert call["module_args"] == {"paths": args["paths"], "sizes": [64], "mode": "icmp"}
     assert result == module_result
     assert list(tmp_path.iterdir()) == []
 

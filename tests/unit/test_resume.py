@@ -400,3 +400,16 @@ def test_a_failed_start_that_cannot_be_journaled_is_not_retried_and_says_why(
     assert result["failed"] and len(script.calls) == 1
     assert result["msg"].startswith("vnflab-docker-1 did not start (and it could not be journaled in ")
     assert "No space left on device" in result["msg"]
+
+
+def test_a_boot_batch_of_one_that_older_profiles_gave_is_the_same_sweep() -> None:
+    from vnflab.measure.resume import changed_parameters
+
+    before = {"repeat": {"boot": {"min_samples": 6, "batch": 1}, "response": {"min_samples": 20, "batch": 20}}}
+    assert changed_parameters(before, {"repeat": {"boot": {"min_samples": 6},
+                                                  "response": {"min_samples": 20, "batch": 20}}}) == []
+    # a response batch is how many samples a batch takes: another value is another sweep, as is another boot batch
+    assert changed_parameters(before, {"repeat": {"boot": {"min_samples": 6},
+                                                  "response": {"min_samples": 20, "batch": 1}}}) == ["repeat"]
+    assert changed_parameters(before, {"repeat": {"boot": {"min_samples": 6, "batch": 2},
+                                                  "response": {"min_samples": 20, "batch": 20}}}) == ["repeat"]

@@ -140,6 +140,13 @@ class MeasureAction(ActionBase):
         raise NotImplementedError
 
     def batch_args(self, args: dict[str, Any], repeat: Mapping[str, Any]) -> dict[str, Any]:
+        """The module's arguments for one batch. A metric whose batch is one start of its instances takes no
+        ``repeat.batch`` (1 is accepted: older profiles said so)."""
+        batch = repeat.get("batch")
+        if batch is not None and str(batch) != "1":
+            batched = ", ".join(name for name, metric in METRICS.items() if metric.batch_samples is not None)
+            raise AnsibleActionFail(f"repeat.batch ({batch!r}): {self.METRIC} measures one value per batch (one start "
+                                    f"of its instances); batch, the samples of one module run, applies to {batched}")
         return args
 
     def stop_leftovers(self, module: str, point_args: dict[str, Any], task_vars: Any) -> str:

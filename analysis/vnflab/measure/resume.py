@@ -144,9 +144,21 @@ def describe_point(identity: Mapping[str, Any]) -> str:
 SWEEP_PARAMETERS = ("profile", "boot_counts", "memory_counts", "response_sizes", "response_mode", "repeat")
 
 
+def _as_measured(name: str, value: Any) -> Any:
+    """A sweep parameter as the measuring loop applies it: ``batch: 1`` of a metric whose batch is one start of its
+    instances, which older profiles gave and the loop never read, is the rule without it."""
+    if name != "repeat" or not isinstance(value, Mapping):
+        return value
+    return {metric: {key: v for key, v in rule.items()
+                     if not (key == "batch" and str(v) == "1" and metric in METRICS
+                             and METRICS[metric].batch_samples is None)}
+            if isinstance(rule, Mapping) else rule for metric, rule in value.items()}
+
+
 def changed_parameters(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     """The sweep parameters a resumed run would change (its samples would pool two different sweeps)."""
-    return [name for name in SWEEP_PARAMETERS if name in before and before.get(name) != now.get(name)]
+    return [name for name in SWEEP_PARAMETERS
+            if name in before and _as_measured(name, before.get(name)) != _as_measured(name, now.get(name))]
 
 
 def _records(path: Path) -> list[dict[str, Any]]:

@@ -97,12 +97,12 @@ options:
   journal:
     description: O(part=record) controller journal settings (path, run_id, platform, label).
     type: dict
+extends_documentation_fragment:
+  - vnflab_attributes
 attributes:
   check_mode:
     support: partial
     details: Validates the parameters; starts, stops and sends nothing.
-  diff_mode:
-    support: none
 notes:
   - Needs root on Host A (raw sockets) and on the server (the hops' devices).
 """

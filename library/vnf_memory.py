@@ -38,12 +38,11 @@ options:
 extends_documentation_fragment:
   - vnflab_instances
   - vnflab_controller
+  - vnflab_attributes
 attributes:
   check_mode:
     support: partial
     details: Validates the driver and parameters and starts nothing.
-  diff_mode:
-    support: none
 notes:
   - Needs root on the VNF server (raw ICMP socket, other processes' smaps_rollup).
   - Memory figures are in MB of 2**20 bytes.

@@ -75,12 +75,12 @@ options:
   journal:
     description: O(part=record) Controller journal settings (path, run_id, platform, label).
     type: dict
+extends_documentation_fragment:
+  - vnflab_attributes
 attributes:
   check_mode:
     support: full
     details: Validates the parameters; sends nothing, moves nothing.
-  diff_mode:
-    support: none
 notes:
   - O(part=stream) needs root (raw sockets) on Host A for ICMP.
 """

@@ -66,12 +66,11 @@ options:
     default: 7007
 extends_documentation_fragment:
   - vnflab_controller
+  - vnflab_attributes
 attributes:
   check_mode:
     support: partial
     details: Validates the parameters and sends nothing.
-  diff_mode:
-    support: none
 notes:
   - Needs root (raw sockets) on Host A.
 """

@@ -31,12 +31,12 @@ options:
     description: How many times each way is timed; the medians count.
     type: int
     default: 1
+extends_documentation_fragment:
+  - vnflab_attributes
 attributes:
   check_mode:
     support: partial
     details: Validates the driver and parameters and starts nothing.
-  diff_mode:
-    support: none
 notes:
   - Stops every instance it started, also when a start fails (then it fails, naming the instance).
 """

@@ -42,11 +42,9 @@ options:
     description: Also drop IPv4 routed onto the bridges (C(-o B -j DROP)); off them is always dropped.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - vnflab_attributes
+  - vnflab_attributes.check_mode_full
 notes:
   - Needs root and the iptables (and, with O(ipv6), ip6tables) commands; waits for the xtables lock (C(-w)).
 author: vnflab contributors

@@ -17,11 +17,10 @@ description:
 version_added: "0.1.0"
 author: vnflab contributors
 options: {}
+extends_documentation_fragment:
+  - vnflab_attributes
+  - vnflab_attributes.check_mode_full
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
   facts:
     support: full
 """

@@ -53,9 +53,9 @@ options:
     type: list
     elements: str
     default: []
-attributes:
-  check_mode:
-    support: full
+extends_documentation_fragment:
+  - vnflab_attributes
+  - vnflab_attributes.check_mode_full
 """
 
 EXAMPLES = r"""

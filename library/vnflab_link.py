@@ -77,11 +77,9 @@ options:
         description: Gateway address.
         type: str
         required: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - vnflab_attributes
+  - vnflab_attributes.check_mode_full
 notes:
   - O(state=absent) with O(kind=device) never deletes the device; it removes the listed addresses and routes.
   - Removing a veth removes its peer; removing a namespace removes the devices in it once no process holds it.

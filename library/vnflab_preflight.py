@@ -73,11 +73,9 @@ options:
     description: What to name in the disk problem.
     type: str
     default: vnflab_preflight_disk_mb
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - vnflab_attributes
+  - vnflab_attributes.check_mode_full
 """
 
 EXAMPLES = r"""

@@ -45,11 +45,9 @@ options:
     description: Seconds to wait for the supervisor to exit after SIGTERM before SIGKILL.
     type: float
     default: 15
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - vnflab_attributes
+  - vnflab_attributes.check_mode_full
 """
 
 EXAMPLES = r"""

@@ -53,12 +53,12 @@ options:
     description: Expected SHA-256 of O(archive), checked beside the mirror's C(SHA256SUMS); empty trusts the latter.
     type: str
     default: ""
+extends_documentation_fragment:
+  - vnflab_attributes
 attributes:
   check_mode:
     support: full
     details: Verifies the mirror's file against C(SHA256SUMS) without unpacking; git sources are not contacted.
-  diff_mode:
-    support: none
 notes:
   - Archives are unpacked into a temporary folder beside O(dest) and moved into place, so an interrupted run
     leaves no half tree at O(dest).

@@ -58,24 +58,34 @@ def test_module_documentation_is_complete(path: Path) -> None:
     assert set(docs) == {"DOCUMENTATION", "EXAMPLES", "RETURN"}
     documentation = yaml.safe_load(docs["DOCUMENTATION"])
     assert documentation["module"] == path.stem
-    assert "check_mode" in documentation["attributes"]
+    fragments = documentation.get("extends_documentation_fragment") or []
+    attributes: dict[str, dict[str, object]] = {}
+    for part in [*(fragment_part(name).get("attributes", {}) for name in fragments),
+                 documentation.get("attributes") or {}]:
+        for name, spec in part.items():
+            attributes[name] = {**attributes.get(name, {}), **spec}
+    assert {"check_mode", "diff_mode"} <= set(attributes), "extend vnflab_attributes (doc_fragments/)"
+    for name, spec in attributes.items():
+        assert spec.get("support") in ("full", "partial", "none"), f"attribute {name}: no support"
     yaml.safe_load(docs["EXAMPLES"])
     returned = yaml.safe_load(docs["RETURN"]) or {}
     for key, spec in returned.items():
         assert {"description", "returned", "type"} <= set(spec), f"RETURN {key} is incomplete"
     documented = set(documentation.get("options") or {})
-    for fragment in documentation.get("extends_documentation_fragment") or []:
-        documented |= set(fragment_options(fragment))
+    for fragment in fragments:
+        documented |= set(fragment_part(fragment).get("options") or {})
     assert top_level_options(tree) == documented
 
 
-def fragment_options(name: str) -> dict[str, object]:
-    """The options a doc fragment of doc_fragments/ (ansible.cfg doc_fragment_plugins) documents."""
-    tree = ast.parse((ROOT / "doc_fragments" / f"{name}.py").read_text())
+def fragment_part(name: str) -> dict[str, dict[str, object]]:
+    """A doc fragment of doc_fragments/ (ansible.cfg doc_fragment_plugins): its DOCUMENTATION, or for ``name.var``
+    its VAR, as ansible-doc reads it."""
+    file, _, var = name.partition(".")
+    tree = ast.parse((ROOT / "doc_fragments" / f"{file}.py").read_text())
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DOCUMENTATION":
-            return yaml.safe_load(ast.literal_eval(node.value))["options"]
-    raise AssertionError(f"doc fragment {name} has no DOCUMENTATION")
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == (var.upper() or "DOCUMENTATION"):
+            return yaml.safe_load(ast.literal_eval(node.value))
+    raise AssertionError(f"doc fragment {name} has no {var.upper() or 'DOCUMENTATION'}")
 
 
 def top_level_options(tree: ast.Module) -> set[str]:

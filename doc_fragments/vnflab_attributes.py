@@ -1,0 +1,25 @@
+# Copyright: vnflab contributors
+# Apache License 2.0
+"""The attributes every vnflab module declares (the action_common_attributes pattern of ansible-core and
+community.docker): what each attribute means, and that no vnflab module shows a diff. A module extends
+C(vnflab_attributes) and says only how it supports check mode: C(vnflab_attributes.check_mode_full) where it
+supports it fully, its own C(attributes.check_mode) (support and details) otherwise."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode and say whether it would change the host, without changing it.
+  diff_mode:
+    description: Shows what changed (or would change) with C(--diff).
+    support: none
+"""
+
+    CHECK_MODE_FULL = r"""
+attributes:
+  check_mode:
+    support: full
+"""

@@ -36,10 +36,7 @@ extends_documentation_fragment:
   - vnflab_instances
   - vnflab_controller
   - vnflab_attributes
-attributes:
-  check_mode:
-    support: partial
-    details: Validates the driver and parameters and starts nothing.
+  - vnflab_attributes.check_mode_instances
 notes:
   - Needs root (raw ICMP socket) on the host that runs it, normally the VNF server.
   - Set C(net.ipv4.neigh.IFACE.retrans_time_ms) low (e.g. 10) on the interface toward the instances, or ARP

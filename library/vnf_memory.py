@@ -39,10 +39,7 @@ extends_documentation_fragment:
   - vnflab_instances
   - vnflab_controller
   - vnflab_attributes
-attributes:
-  check_mode:
-    support: partial
-    details: Validates the driver and parameters and starts nothing.
+  - vnflab_attributes.check_mode_instances
 notes:
   - Needs root on the VNF server (raw ICMP socket, other processes' smaps_rollup).
   - Memory figures are in MB of 2**20 bytes.

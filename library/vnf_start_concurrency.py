@@ -33,10 +33,7 @@ options:
     default: 1
 extends_documentation_fragment:
   - vnflab_attributes
-attributes:
-  check_mode:
-    support: partial
-    details: Validates the driver and parameters and starts nothing.
+  - vnflab_attributes.check_mode_instances
 notes:
   - Stops every instance it started, also when a start fails (then it fails, naming the instance).
 """

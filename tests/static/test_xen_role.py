@@ -103,6 +103,29 @@ def test_clickos_pins_are_validated_naming_the_variable(tmp_path: Path, change: 
     assert "platform_xen_clickos_sources" in done.stdout and named in done.stdout
 
 
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"platform_xen_clickos_idle_spin_us": -1}, "platform_xen_clickos_idle_spin_us"),
+    ({"platform_xen_clickos_idle_max_us": 999}, "platform_xen_clickos_idle_max_us"),
+    ({"platform_xen_clickos_idle_max_us": "50ms"}, "platform_xen_clickos_idle_max_us"),
+])
+def test_idle_router_settings_are_validated_naming_the_variable(tmp_path: Path, settings: dict[str, object],
+                                                                 named: str) -> None:
+    mirror, pins = source_mirror(tmp_path)
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
+                        "-e", "entry=validate", "-e", json.dumps({"platform_xen_clickos_sources": pins, **settings}))
+    assert done.returncode != 0
+    assert named in done.stdout
+
+
+def test_idle_router_settings_within_range_pass_validation(tmp_path: Path) -> None:
+    mirror, pins = source_mirror(tmp_path)
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
+                        "-e", "entry=validate", "-e", json.dumps({"platform_xen_clickos_sources": pins,
+                                                                  "platform_xen_clickos_idle_spin_us": 0,
+                                                                  "platform_xen_clickos_idle_max_us": 1000}))
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
 def test_xen_headers_need_a_mirror_in_git_mode(tmp_path: Path) -> None:
     """Debian's xen source package comes from a mirror, never from git: git mode says which variable to set."""
     _, pins = source_mirror(tmp_path)

@@ -8,9 +8,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vnflab import __version__
 from vnflab.metrics import METRICS
+
+if TYPE_CHECKING:
+    from vnflab.compare import CompareOptions
 
 
 def _new_run(args: argparse.Namespace) -> int:
@@ -87,7 +91,7 @@ def _compare_sides(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     return positional[:1], positional[1:]
 
 
-def _compare_options(args: argparse.Namespace) -> object:
+def _compare_options(args: argparse.Namespace) -> CompareOptions:
     from vnflab.compare import CompareOptions
     from vnflab.runspread import default_tolerances, load_tolerances, merged, parse_override
 
@@ -99,14 +103,13 @@ def _compare_options(args: argparse.Namespace) -> object:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from vnflab.compare import CompareOptions, compare_markdown, compare_runs, regressions
+    from vnflab.compare import compare_markdown, compare_runs, regressions
     from vnflab.load import load_run
 
     side_a, side_b = _compare_sides(args)
     runs_a = [load_run(Path(path)) for path in side_a]
     runs_b = [load_run(Path(path)) for path in side_b]
     options = _compare_options(args)
-    assert isinstance(options, CompareOptions)
     table = compare_runs([run.samples for run in runs_a], [run.samples for run in runs_b], options)
     name_a = ", ".join(run.run_id for run in runs_a)
     name_b = ", ".join(run.run_id for run in runs_b)

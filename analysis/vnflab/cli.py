@@ -1,4 +1,5 @@
-"""``vnflab`` command line: ``new-run``, ``manifest``, ``resume``, ``summary``, ``report``, ``compare``, ``run``."""
+"""``vnflab`` command line: ``new-run``, ``manifest``, ``resume``, ``summary``, ``report``, ``compare``, ``calibrate``,
+``run``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vnflab import __version__
 from vnflab.metrics import METRICS
+
+if TYPE_CHECKING:
+    from vnflab.stats.compare import CompareOptions
 
 
 def _new_run(args: argparse.Namespace) -> int:
@@ -67,27 +72,80 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_sides(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """A's and B's run directories: ``A B``, ``A1 A2 -- B1 B2`` or repeated ``--a``/``--b``."""
+    positional = list(args.runs)
+    after = list(getattr(args, "runs_b_after_separator", None) or [])
+    if args.a or args.b:
+        if positional or after:
+            raise ValueError("give the runs either as positional arguments or with --a/--b, not both")
+        if not args.a or not args.b:
+            raise ValueError("--a and --b need at least one run each")
+        return list(args.a), list(args.b)
+    if after:
+        if not positional:
+            raise ValueError("no run of A before '--'")
+        return positional, after
+    if len(positional) != 2:
+        raise ValueError("expected RUN_A RUN_B, or A1 A2 ... -- B1 B2 ..., or --a RUN ... --b RUN ...")
+    return positional[:1], positional[1:]
+
+
+def _compare_options(args: argparse.Namespace) -> CompareOptions:
+    from vnflab.stats.compare import CompareOptions
+    from vnflab.stats.runspread import default_tolerances, load_tolerances, merged, parse_override
+
+    files = [load_tolerances(Path(path)) for path in args.tolerances]
+    overrides = dict(parse_override(item) for item in args.tolerance)
+    tolerances = merged(default_tolerances(), *files, overrides)
+    return CompareOptions(alpha=args.alpha, min_change_pct=args.min_change, correction=args.correction,
+                          cannot_tell_pct=args.cannot_tell, tolerances=tolerances)
+
+
 def _compare(args: argparse.Namespace) -> int:
-    from vnflab.stats.compare import CompareOptions, compare_markdown, compare_runs, regressions
+    from vnflab.stats.compare import compare_markdown, compare_runs, regressions
     from vnflab.stats.load import load_run
 
-    run_a = load_run(Path(args.run_a))
-    run_b = load_run(Path(args.run_b))
-    options = CompareOptions(alpha=args.alpha, min_change_pct=args.min_change, correction=args.correction,
-                             cannot_tell_pct=args.cannot_tell)
-    table = compare_runs(run_a.samples, run_b.samples, options)
-    markdown = compare_markdown(table, run_a.run_id, run_b.run_id, options)
+    side_a, side_b = _compare_sides(args)
+    runs_a = [load_run(Path(path)) for path in side_a]
+    runs_b = [load_run(Path(path)) for path in side_b]
+    options = _compare_options(args)
+    table = compare_runs([run.samples for run in runs_a], [run.samples for run in runs_b], options)
+    name_a = ", ".join(run.run_id for run in runs_a)
+    name_b = ", ".join(run.run_id for run in runs_b)
+    markdown = compare_markdown(table, name_a, name_b, options)
     if args.out:
         from vnflab.report.tablefiles import write_table_files, write_text
 
         out = Path(args.out)
-        write_table_files(table, out / "compare", f"Run comparison {run_a.run_id} -> {run_b.run_id}")
+        write_table_files(table, out / "compare", f"Run comparison {name_a} -> {name_b}")
         write_text(out / "compare.md", markdown)
     sys.stdout.write(table.to_csv(index=False, lineterminator="\n") if args.csv else markdown)
     found = regressions(table)
     if args.fail_on_regression and not found.empty:
         print(f"vnflab compare: {len(found)} regression(s)", file=sys.stderr)
         return 3
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from vnflab.markdown import markdown_table
+    from vnflab.stats.load import load_run
+    from vnflab.stats.runspread import calibrate, tolerances_json
+
+    if len(args.runs) < 2 or len(args.runs) % 2:
+        raise ValueError("expected pairs of runs of the same code: A1 B1 [A2 B2 ...]")
+    runs = [load_run(Path(path)) for path in args.runs]
+    pairs = list(zip(runs[::2], runs[1::2], strict=True))
+    table = calibrate([(a.samples, b.samples) for a, b in pairs])
+    names = "; ".join(f"{a.run_id} / {b.run_id}" for a, b in pairs)
+    source = f"vnflab calibrate on the same-code pairs {names} (max |change| rounded up to 5%)"
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(tolerances_json(table, source), encoding="utf-8")
+    sys.stdout.write(f"# vnflab calibrate: {names}\n\nRun-to-run tolerances per metric/quantity "
+                     f"(`compare --tolerances FILE`): the largest |change| of the pairs' points (`rtt_proxy_us` "
+                     f"beyond its direct path), rounded up to 5%, at least 5%.\n\n{markdown_table(table)}")
     return 0
 
 
@@ -169,9 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(handler=_report)
 
     compare = commands.add_parser(
-        "compare", help="compare two runs point by point (Mann-Whitney U, exact for small n; Holm or BH)")
-    compare.add_argument("run_a", metavar="RUN_A")
-    compare.add_argument("run_b", metavar="RUN_B")
+        "compare", help="compare runs point by point: A B (one run a side: Mann-Whitney within the runs and a "
+                        "run-to-run tolerance), or A1 A2 -- B1 B2 (the run as the unit: t test of run medians)")
+    compare.add_argument("runs", nargs="*", metavar="RUN",
+                         help="RUN_A RUN_B, or A1 A2 ... -- B1 B2 ... (several runs a side)")
+    compare.add_argument("--a", action="append", default=[], metavar="RUN", help="a run of side A (repeatable)")
+    compare.add_argument("--b", action="append", default=[], metavar="RUN", help="a run of side B (repeatable)")
+    compare.add_argument("--tolerances", action="append", default=[], metavar="FILE",
+                         help="run-to-run tolerances (JSON, as vnflab calibrate --out writes) over the defaults")
+    compare.add_argument("--tolerance", action="append", default=[], metavar="METRIC/QUANTITY=PCT",
+                         help="one run-to-run tolerance, e.g. boot/all_ms=20 (repeatable; used with one run a side)")
     compare.add_argument("--csv", action="store_true", help="CSV instead of Markdown on stdout")
     compare.add_argument("--out", metavar="DIR", help="also write compare.{csv,md,tex} into DIR")
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level of the adjusted p")
@@ -185,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="smallest change of the median, in %%, that counts as a regression or improvement")
     compare.add_argument("--fail-on-regression", action="store_true", help="exit 3 when a point regressed")
     compare.set_defaults(handler=_compare)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="run-to-run tolerances for compare from pairs of runs of the same code")
+    calibrate.add_argument("runs", nargs="+", metavar="RUN", help="A1 B1 [A2 B2 ...]: pairs of same-code runs")
+    calibrate.add_argument("--out", metavar="FILE.json", help="write the tolerances for compare --tolerances")
+    calibrate.set_defaults(handler=_calibrate)
 
     bench = commands.add_parser("bench", help="phases, Ansible's share and point times of a run (vnflab_timing file)")
     bench.add_argument("timing", metavar="TIMING_JSONL", help="what the vnflab_timing callback wrote")
@@ -214,7 +285,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vnflab`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    after: list[str] = []
+    if tokens[:1] == ["compare"] and "--" in tokens:  # compare A1 A2 -- B1 B2: argparse would merge the sides
+        split = tokens.index("--")
+        tokens, after = tokens[:split], tokens[split + 1:]
+    args = build_parser().parse_args(tokens)
+    if after:
+        args.runs_b_after_separator = after
     try:
         return int(args.handler(args))
     except (OSError, ValueError) as exc:  # a missing run directory, a full disk, a bad input: one line, no trace

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 MIRROR = Path(os.environ.get("VNFLAB_SOURCE_MIRROR", ROOT.parent / "shared" / "unikernels" / "sources"))
 PATCHES = sorted((ROOT / "roles" / "platform_xen" / "files" / "patches").glob("*.patch"))
+# The idle router's settings, other than the role's defaults (200 us, 50 ms): the build must compile these in.
+IDLE_SPIN_US, IDLE_MAX_US = 150, 40000
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the build tasks install Debian packages (root)"),
@@ -40,7 +42,8 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     done = subprocess.run(
         [PLAYBOOK, "-i", "localhost,", "-c", "local", str(ROOT / "tests/static/playbooks/xen-clickos.yml"),
          "-e", f"ansible_python_interpreter={sys.executable}", "-e", f"out_dir={out}", "-e", f"mirror={MIRROR}",
-         "-e", "entry=clickos-build"],
+         "-e", "entry=clickos-build", "-e", f"platform_xen_clickos_idle_spin_us={IDLE_SPIN_US}",
+         "-e", f"platform_xen_clickos_idle_max_us={IDLE_MAX_US}"],
         cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False,
         env=dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="0"))
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -82,6 +85,7 @@ def test_the_build_record_names_every_input(build: Path) -> None:
     assert info["patches"] == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in PATCHES}
     assert info["image_sha256"] == hashlib.sha256((build / "clickos_x86_64").read_bytes()).hexdigest()
     assert info["gcc"].startswith("gcc ") and info["click_elements"] > 200
+    assert info["idle"] == {"spin_us": IDLE_SPIN_US, "max_us": IDLE_MAX_US}
     assert not (build / "work").exists(), "the work tree is dropped after a build"
 
 

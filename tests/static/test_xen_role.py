@@ -103,6 +103,29 @@ def test_clickos_pins_are_validated_naming_the_variable(tmp_path: Path, change: 
     assert "platform_xen_clickos_sources" in done.stdout and named in done.stdout
 
 
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"platform_xen_clickos_idle_spin_us": -1}, "platform_xen_clickos_idle_spin_us"),
+    ({"platform_xen_clickos_idle_max_us": 999}, "platform_xen_clickos_idle_max_us"),
+    ({"platform_xen_clickos_idle_max_us": "50ms"}, "platform_xen_clickos_idle_max_us"),
+])
+def test_idle_router_settings_are_validated_naming_the_variable(tmp_path: Path, settings: dict[str, object],
+                                                                 named: str) -> None:
+    mirror, pins = source_mirror(tmp_path)
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
+                        "-e", "entry=validate", "-e", json.dumps({"platform_xen_clickos_sources": pins, **settings}))
+    assert done.returncode != 0
+    assert named in done.stdout
+
+
+def test_idle_router_settings_within_range_pass_validation(tmp_path: Path) -> None:
+    mirror, pins = source_mirror(tmp_path)
+    done = run_playbook("xen-clickos.yml", "-e", f"out_dir={tmp_path}", "-e", f"mirror={mirror}",
+                        "-e", "entry=validate", "-e", json.dumps({"platform_xen_clickos_sources": pins,
+                                                                  "platform_xen_clickos_idle_spin_us": 0,
+                                                                  "platform_xen_clickos_idle_max_us": 1000}))
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
 def test_xen_headers_need_a_mirror_in_git_mode(tmp_path: Path) -> None:
     """Debian's xen source package comes from a mirror, never from git: git mode says which variable to set."""
     _, pins = source_mirror(tmp_path)
@@ -152,6 +175,70 @@ def test_click_configurations_implement_algorithm_1(tmp_path: Path) -> None:
     assert proxy.count("FromDevice(") == 2 and proxy.count("ToDevice(") == 2
     responder = (tmp_path / "responder.click").read_text()
     assert "AddressInfo(me @ADDRESS@ @MAC@);" in responder and "ICMPPingResponder" in responder
+
+
+def click_statements(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("//")]
+
+
+def test_a_chain_hop_runs_the_path_proxys_configuration_with_its_own_addresses(tmp_path: Path) -> None:
+    done = run_playbook("xen-click-render.yml", "-e", f"out_dir={tmp_path}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    hop = (tmp_path / "chain-hop.click").read_text()
+    keys = set(re.findall(r"@([A-Z_]+)@", "\n".join(click_statements(hop))))
+    assert keys == {"PROXY_A", "PROXY_A_MAC", "PROXY_B", "PROXY_B_MAC", "HOST_A", "HOST_B"}
+    # the path's values in the placeholders give the path proxy, statement for statement
+    path = {"PROXY_A": "198.18.31.1", "PROXY_A_MAC": "02:00:c6:12:1f:01", "PROXY_B": "198.18.32.1",
+            "PROXY_B_MAC": "02:00:c6:12:20:01", "HOST_A": "198.18.31.2", "HOST_B": "198.18.32.2"}
+    for key, value in path.items():
+        hop = hop.replace(f"@{key}@", value)
+    assert click_statements(hop) == click_statements((tmp_path / "proxy.click").read_text())
+
+
+CHAIN = ROOT / "roles" / "platform_xen" / "files" / "vnflab-xen-chain"
+HOP = ["vnflab-xen-c2-1", "--bridge-a", "vbr-xen-a", "--address-a", "198.18.31.3/24", "--bridge-b", "vbr-xen-1",
+       "--address-b", "198.18.33.1/30", "--upstream", "198.18.31.4", "--downstream", "198.18.33.2",
+       "--client", "198.18.31.4", "--veth-a", "vp-xen-1a", "--veth-b", "vp-xen-1b"]
+
+
+def run_chain(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """vnflab-xen-chain with a vnflab-xen-domu that records its argv, one argument per line."""
+    fake = tmp_path / "domu"
+    fake.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >{tmp_path}/domu-argv\n")
+    fake.chmod(0o755)
+    (tmp_path / "chain-hop.click").write_text("AddressInfo(proxy_a @PROXY_A@ @PROXY_A_MAC@);\n")
+    done = subprocess.run(["bash", str(CHAIN), *args[:1], "--domu", str(fake), *args[1:]], capture_output=True,
+                          text=True, check=False, timeout=30)
+    argv_file = tmp_path / "domu-argv"
+    return done, argv_file.read_text().splitlines() if argv_file.exists() else []
+
+
+def test_a_chain_hop_starts_a_clickos_domain_on_its_two_bridges(tmp_path: Path) -> None:
+    done, argv = run_chain(tmp_path, "start", "--guest", "clickos", "--click", str(tmp_path / "chain-hop.click"),
+                           "--domu-arg", "--memory", "--domu-arg", "12", "--domu-arg", "--state-dir",
+                           "--domu-arg", "/run/x", *HOP)
+    assert done.returncode == 0, done.stderr
+    assert argv[:6] == ["start", "vnflab-xen-c2-1", "--vif", "vbr-xen-a=02:00:c6:12:1f:03",
+                        "--vif", "vbr-xen-1=02:00:c6:12:21:01"]
+    assert argv[6:10] == ["--memory", "12", "--state-dir", "/run/x"]
+    sets = dict(argv[i + 1].split("=", 1) for i, arg in enumerate(argv) if arg == "--set")
+    assert sets == {"PROXY_A": "198.18.31.3", "PROXY_A_MAC": "02:00:c6:12:1f:03", "PROXY_B": "198.18.33.1",
+                    "PROXY_B_MAC": "02:00:c6:12:21:01", "HOST_A": "198.18.31.4", "HOST_B": "198.18.33.2"}
+    assert argv[argv.index("--click") + 1] == str(tmp_path / "chain-hop.click")
+
+
+def test_a_chain_hop_of_the_linux_stand_in_is_not_here(tmp_path: Path) -> None:
+    done, argv = run_chain(tmp_path, "start", "--guest", "linux-pv", "--click", str(tmp_path / "chain-hop.click"),
+                           *HOP)
+    assert done.returncode == 3 and "ClickOS guest only" in done.stderr and argv == []
+
+
+def test_a_chain_hop_refuses_a_bad_address_and_stops_by_name(tmp_path: Path) -> None:
+    bad = [arg if arg != "198.18.33.2" else "198.18.33" for arg in HOP]
+    done, argv = run_chain(tmp_path, "start", "--guest", "clickos", "--click", str(tmp_path / "chain-hop.click"), *bad)
+    assert done.returncode == 2 and "not an IPv4 address" in done.stderr and argv == []
+    done, argv = run_chain(tmp_path, "stop", "--state-dir", "/run/x", "vnflab-xen-c2-1")
+    assert done.returncode == 0 and argv == ["stop", "vnflab-xen-c2-1", "--state-dir", "/run/x"]
 
 
 @pytest.fixture()

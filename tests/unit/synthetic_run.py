@@ -50,7 +50,8 @@ def _record(platform: str, metric: str, quantity: str, x: int, value: float, seq
 
 def records(platforms: tuple[str, ...] = tuple(LABELS), scale: dict[tuple[str, str, int], float] | None = None,
             run_id: str = RUN_ID) -> list[dict[str, object]]:
-    """Samples of every platform; ``scale[(platform, quantity, x)]`` multiplies one point (a regression)."""
+    """Samples of every platform; ``scale[(platform, quantity, x)]`` multiplies one point (a regression; for
+    ``rtt_direct_us`` the direct path of that platform's response point)."""
     factors = scale or {}
     out = []
     for platform in platforms:
@@ -66,7 +67,8 @@ def records(platforms: tuple[str, ...] = tuple(LABELS), scale: dict[tuple[str, s
             for seq, offset in enumerate(OFFSETS_20):
                 out.append(_record(platform, "response", "rtt_proxy_us", size, proxy * (1 + offset), seq, "us",
                                    "icmp", run_id))
-                out.append(_record(platform, "response", "rtt_direct_us", size, rtt_direct(size) * (1 + offset), seq,
+                direct = rtt_direct(size) * factors.get((platform, "rtt_direct_us", size), 1.0)
+                out.append(_record(platform, "response", "rtt_direct_us", size, direct * (1 + offset), seq,
                                    "us", "icmp", run_id))
     return out
 

@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 from synthetic_run import INSTANCES, write_run
 
 from vnflab.cli import main
-from vnflab.stats.compare import CANNOT_TELL, CompareOptions, compare_runs, regressions
+from vnflab.stats.compare import CANNOT_TELL, WITHIN_SPREAD, CompareOptions, compare_runs, regressions
 from vnflab.stats.load import load_run
 from vnflab.stats.significance import minimum_detectable_change_pct
 
@@ -42,9 +42,17 @@ def test_known_regression_and_improvement_are_detected(runs: tuple[Path, Path]) 
     row = table[(table["platform"] == "docker") & (table["quantity"] == "rtt_proxy_us") & (table["x"] == 65507)].iloc[0]
     assert row["change_pct"] == pytest.approx(50.0) and row["cliffs_delta"] == 1.0 and row["p_adjusted"] < 0.05
     assert row["hl_shift"] > 0 and row["test"] == "asymptotic"
-    unchanged = table[table["verdict"] == "no significant change"]
-    assert len(unchanged) == len(table) - 3
+    assert row["reference"] == "rtt_direct_us" and row["reference_change_pct"] == pytest.approx(0.0)
+    assert row["adjusted_change_pct"] == pytest.approx(50.0) and row["tolerance_pct"] == 25.0
+    quiet = table[~table["verdict"].isin(["regression", "improvement"])]
+    assert len(quiet) == len(table) - 3
     assert (table["mdc_pct"] < 20).all()  # offsets of +-2%: every point can tell a change of a few %
+    # one run a side, the smallest change compare can flag is at least the run-to-run tolerance
+    assert (quiet["detectable_pct"] == quiet[["mdc_pct", "tolerance_pct"]].max(axis=1)).all()
+    # every quantity of this synthetic run has a default tolerance above 20% (boot 30%, MemAvailable delta
+    # 2300%, proxied RTT beyond its direct path 25%, direct path 65%): one run a side cannot tell 20%
+    assert (quiet["detectable_pct"] > 20).all() and set(quiet["verdict"]) == {CANNOT_TELL}
+    assert (quiet["tolerance_pct"] >= 25).all()
 
 
 @pytest.mark.parametrize("correction", ["holm", "bh"])
@@ -63,7 +71,11 @@ def test_boot_doubled_at_n6_is_flagged_at_every_point(tmp_path: Path, correction
 def test_identical_runs_flag_nothing(tmp_path: Path, correction: str) -> None:
     a = load_run(write_run(tmp_path / RUN_A)).samples
     table = compare_runs(a, a, CompareOptions(correction=correction))  # type: ignore[arg-type]
-    assert not table["verdict"].isin(["regression", "improvement"]).any()
+    assert not table["verdict"].isin(["regression", "improvement", WITHIN_SPREAD]).any()
+    assert set(table["verdict"]) <= {"no significant change", CANNOT_TELL}
+    # without run-to-run tolerances only the test's own power decides what can be told
+    table = compare_runs(a, a, CompareOptions(correction=correction, tolerances={}))  # type: ignore[arg-type]
+    assert (table["tolerance_pct"] == 0).all() and set(table["tolerance_source"]) == {"none declared"}
     if correction == "holm":
         assert set(table["verdict"]) == {"no significant change"}
     else:

@@ -215,6 +215,8 @@ def test_report_end_to_end_and_regeneration_is_identical(run_dir: Path) -> None:
     # converged where t(.975,2)/sqrt(3) = 2.48 ms <= 5% of the mean: docker@8, kvm@2,4,8 (kvm@1 is noisy)
     assert "12 points journaled; 8 stopped without converging" in text
     assert "What a comparison can tell" in text and "Holm-adjusted within each family" in text
+    assert "run-to-run tolerance" in text and "vnflab calibrate on the same-code pair" in text
+    assert "| tolerance_pct | detectable_pct |" in text
     assert "(2 lost)" in text
 
 

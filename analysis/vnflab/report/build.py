@@ -107,7 +107,9 @@ METRIC_DEFINITIONS = """\
   the two-sided Mann-Whitney U test on the raw samples (no normality assumed; exact permutation test for
   small samples), with Cliff's delta as effect size; `vnflab compare` adjusts p with Holm's method within
   each platform and metric (or Benjamini-Hochberg over the run) and states each point's minimum
-  detectable change (section "What a comparison can tell"; docs/statistics.md).
+  detectable change; one run a side, a change must also exceed a declared run-to-run tolerance,
+  several runs a side are compared by their run medians (section "What a comparison can tell";
+  docs/statistics.md).
 """
 
 _MAX_VALUE_CHARS = 160

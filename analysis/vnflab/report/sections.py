@@ -263,21 +263,26 @@ def requirements_section(summary: pd.DataFrame, spec: RequirementSpec) -> Sectio
 
 
 def sensitivity_section(samples: pd.DataFrame) -> Section:
-    """What ``vnflab compare`` of this run against a like one can tell: each point's minimum detectable change."""
-    from vnflab.stats.compare import CANNOT_TELL, CompareOptions, compare_runs
+    """What ``vnflab compare`` of this run against a like one can tell: each point's smallest flaggable change."""
+    from vnflab.stats.compare import CANNOT_TELL, WITHIN_SPREAD, CompareOptions, compare_runs
+    from vnflab.stats.runspread import DEFAULT_SOURCE
 
     options = CompareOptions()
     lines = ["## What a comparison can tell", "",
-             (f"`vnflab compare` of this run against another run like it: two-sided Mann-Whitney U (exact "
-              f"permutation test for small samples), p-values Holm-adjusted within each family of one platform "
-              f"and one metric (family-wise error <= {options.alpha:g} per family; `--correction bh` for "
-              f"Benjamini-Hochberg over the run instead). `mdc_pct` is each point's minimum detectable "
-              f"change: the shift of the median, in %, the test finds with 80% probability at this point's n "
-              f"and noise (both sides like this run, normal noise of the pooled standard deviation: "
-              f"conservative for heavy-tailed response times), alone in its family. Points whose change would "
-              f"have to exceed "
-              f"{options.cannot_tell_pct:g}% read `{CANNOT_TELL}`: more batches (or a quieter lab) buy "
-              "power there."), ""]
+             (f"`vnflab compare` of this run against another run like it, one run a side: two-sided Mann-Whitney "
+              f"U (exact permutation test for small samples; the proxied RTT relative to its own direct path), "
+              f"p-values Holm-adjusted within each family of one platform and one metric (family-wise error <= "
+              f"{options.alpha:g} per family; `--correction bh` for Benjamini-Hochberg over the run instead). "
+              f"`mdc_pct` is the test's minimum detectable change: the shift of the median, in %, it finds with "
+              f"80% probability at this point's n and noise (both sides like this run, normal noise of the "
+              f"pooled standard deviation: conservative for heavy-tailed response times), alone in its family. "
+              f"Two runs of the same code differ by more than their samples' spread (the machine's conditions "
+              f"are shared by a whole run), so with one run a side a change must also exceed the declared "
+              f"run-to-run tolerance of its metric and quantity (`tolerance_pct`, {DEFAULT_SOURCE}; "
+              f"`--tolerances`/`--tolerance` override it) or it reads `{WITHIN_SPREAD}`; several runs a side "
+              f"(`vnflab compare A1 A2 -- B1 B2`) test the run medians instead. `detectable_pct` = the larger "
+              f"of the two: points where it exceeds {options.cannot_tell_pct:g}% read `{CANNOT_TELL}`: more "
+              "batches buy power against the test, more runs against the tolerance."), ""]
     if samples.empty:
         return Section(lines + ["No samples.", ""])
     table = compare_runs(samples, samples, options)
@@ -286,11 +291,15 @@ def sensitivity_section(samples: pd.DataFrame) -> Section:
         "platform": table["platform"], "metric": table["metric"], "quantity": table["quantity"],
         "mode": table["mode"], "x": table["x"], "n": table["n_a"], "test": table["test"],
         "family": table["family"], "family_size": table["family_size"], "mdc_pct": table["mdc_pct"],
-        "can tell": [("no: " + CANNOT_TELL) if not mdc <= options.cannot_tell_pct else "yes"
-                     for mdc in table["mdc_pct"]],
+        "tolerance_pct": table["tolerance_pct"], "detectable_pct": table["detectable_pct"],
+        "can tell": [("no: " + CANNOT_TELL) if not detectable <= options.cannot_tell_pct else "yes"
+                     for detectable in table["detectable_pct"]],
     }).reset_index(drop=True)
     blind = int((shown["can tell"] != "yes").sum())
+    test_only = int((shown["mdc_pct"] <= options.cannot_tell_pct).sum())
     lines += [f"{len(shown) - blind} of {len(shown)} points can tell a change of {options.cannot_tell_pct:g}% "
-              f"or less; {blind} cannot at this n.", "", markdown_table(shown)]
-    return Section(lines, {"sensitivity": (shown, "Minimum detectable change per point (vnflab compare, "
-                                                  "Holm within platform and metric, 80% power)")})
+              f"or less with one run a side; {blind} cannot ({test_only} could by their test's power alone, "
+              "without the run-to-run tolerance).", "", markdown_table(shown)]
+    return Section(lines, {"sensitivity": (shown, "Smallest change vnflab compare can flag per point (one run a "
+                                                  "side: Holm within platform and metric, 80% power, "
+                                                  "run-to-run tolerance)")})

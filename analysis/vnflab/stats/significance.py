@@ -235,3 +235,73 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
         running = min(running, p * m / rank)
         adjusted[i] = running
     return adjusted
+
+
+@dataclass(frozen=True)
+class RunLevelTest:
+    """Student's t test of per-run summaries (one value per run: the run is the unit).
+
+    ``shift`` = mean(b) - mean(a) on the summaries' scale, ``spread`` the pooled standard deviation of
+    the summaries within each side (the between-run spread, the within-run sampling error of each
+    run's summary included), ``dof`` = runs - 2. NaN where undefined (fewer than 3 runs, an empty side).
+    """
+
+    runs_a: int
+    runs_b: int
+    shift: float
+    spread: float
+    dof: int
+    p_value: float
+
+
+def run_level_t(a: npt.ArrayLike, b: npt.ArrayLike) -> RunLevelTest:
+    """Two-sided pooled-variance t test of run summaries ``a`` against ``b`` (at least 3 runs in all).
+
+    With zero spread the p-value is 1 when the means agree and 0 when they differ (no noise at all
+    between runs: any difference is real at this resolution).
+    """
+    x = _clean(a)
+    y = _clean(b)
+    dof = int(x.size + y.size - 2)
+    if x.size == 0 or y.size == 0 or dof < 1:
+        return RunLevelTest(int(x.size), int(y.size), math.nan, math.nan, max(dof, 0), math.nan)
+    shift = float(y.mean() - x.mean())
+    spread = math.sqrt((float(np.sum((x - x.mean()) ** 2)) + float(np.sum((y - y.mean()) ** 2))) / dof)
+    if spread == 0.0:
+        p_value = 1.0 if shift == 0.0 else 0.0
+    else:
+        t = shift / (spread * math.sqrt(1.0 / x.size + 1.0 / y.size))
+        p_value = float(2.0 * _scipy_stats.t.sf(abs(t), dof))
+    return RunLevelTest(int(x.size), int(y.size), shift, spread, dof, p_value)
+
+
+@lru_cache(maxsize=256)
+def run_level_detectable_shift_sd(runs_a: int, runs_b: int, level: float, power: float = MDC_POWER) -> float:
+    """Smallest shift, in between-run standard deviations, that :func:`run_level_t` finds with ``power``.
+
+    Exact under the model (run summaries normal with one standard deviation): the power of the
+    two-sided t test is that of the noncentral t distribution with ``runs - 2`` degrees of freedom
+    and noncentrality ``shift / sqrt(1/runs_a + 1/runs_b)``; solved by bisection. NaN below 3 runs.
+    """
+    dof = runs_a + runs_b - 2
+    if runs_a < 1 or runs_b < 1 or dof < 1:
+        return math.nan
+    critical = float(_scipy_stats.t.ppf(1.0 - level / 2.0, dof))
+    scale = math.sqrt(1.0 / runs_a + 1.0 / runs_b)
+
+    def achieved(shift: float) -> float:
+        nc = shift / scale
+        return float(_scipy_stats.nct.sf(critical, dof, nc) + _scipy_stats.nct.cdf(-critical, dof, nc))
+
+    low, high = 0.0, 1.0
+    while achieved(high) < power:
+        high *= 2.0
+        if high > 1e6:
+            return math.inf
+    for _ in range(60):
+        middle = (low + high) / 2.0
+        if achieved(middle) >= power:
+            high = middle
+        else:
+            low = middle
+    return high

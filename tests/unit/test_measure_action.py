@@ -7,46 +7,23 @@ that also checks, each time it is called, what the journal already holds.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest.mock import MagicMock
 
 import pytest
 from ansible.errors import AnsibleActionFail
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
+from plugin_harness import LABEL, TASK_VARS, lines, load_action, make_action
 from scipy import stats
 
-from vnflab.measure.ansible_measure import MeasureAction
 from vnflab.measure.schema import validate_sample
-
-ACTION_PLUGINS = Path(__file__).resolve().parents[2] / "action_plugins"
-LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
-TASK_VARS = {"inventory_hostname": "host-a"}
-
-
-def load_action(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"vnflab_action_{name}", ACTION_PLUGINS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 response_action = load_action("vnf_response_time")
 boot_action = load_action("vnf_boot_time")
 memory_action = load_action("vnf_memory")
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 class Script:
@@ -71,21 +48,6 @@ class Script:
         if not outcome.get("failed") and (module_args or {}).get("state") != "absent":  # a cleanup measures nothing
             self.expected_lines += self.records_per_outcome(outcome)
         return outcome
-
-
-def make_action(module: ModuleType, action: str, args: dict[str, Any], check_mode: bool = False) -> MeasureAction:
-    task = MagicMock(Task)
-    task.async_val = False
-    task.check_mode = check_mode
-    task.args = args
-    task.action = action
-    connection = MagicMock()
-    connection._shell.tmpdir = "/tmp/remote"
-    play_context = MagicMock(PlayContext)
-    plugin = module.ActionModule(task, connection, play_context, loader=MagicMock(), templar=MagicMock(),
-                                 shared_loader_obj=None)
-    assert isinstance(plugin, MeasureAction)
-    return plugin
 
 
 def journal(run_dir: Path) -> dict[str, Any]:

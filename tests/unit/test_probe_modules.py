@@ -6,7 +6,6 @@ iproute2 is a fake that answers from an in-memory model, and services are child 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import platform
@@ -28,17 +27,13 @@ from ansible.module_utils.vnflab_host import driver as drv
 from ansible.module_utils.vnflab_host.boot_prober import BootProbeResult
 from ansible.module_utils.vnflab_host.echo_probe import EchoMeasurement
 from ansible.module_utils.vnflab_host.iproute import IpError, IpRoute
+from plugin_harness import load_file
 
-LIBRARY = Path(__file__).resolve().parents[2] / "library"
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
 
 
 def load_module(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"vnflab_library_{name}", LIBRARY / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file("library", name)
 
 
 boot_mod = load_module("vnf_boot_time")

@@ -8,7 +8,6 @@ sample of the first session byte for byte, and journal each point once.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 from collections import Counter
@@ -16,11 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from unittest.mock import MagicMock
 
 import pytest
-from ansible.playbook.play_context import PlayContext
-from ansible.playbook.task import Task
+from plugin_harness import LABEL, TASK_VARS, lines, load_action, make_action
 
 from vnflab.measure.journal import Journal, TornLineWarning
 from vnflab.measure.records import PointKey, boot_records
@@ -28,9 +25,6 @@ from vnflab.measure.resume import read_point_progress
 from vnflab.measure.schema import validate_sample
 from vnflab.stats.load import load_run
 
-ACTION_PLUGINS = Path(__file__).resolve().parents[2] / "action_plugins"
-LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
-TASK_VARS = {"inventory_hostname": "host-a"}
 RUN_ID = "20261207T040000Z-abcdef"
 
 
@@ -38,23 +32,9 @@ class Killed(BaseException):
     """Where the process was killed: nothing after it runs (no handler in the loop catches a BaseException)."""
 
 
-def load_action(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"vnflab_resume_{name}", ACTION_PLUGINS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 response_action = load_action("vnf_response_time")
 boot_action = load_action("vnf_boot_time")
 memory_action = load_action("vnf_memory")
-
-
-def lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 class Script:
@@ -74,13 +54,7 @@ class Script:
 
 
 def run_action(module: ModuleType, action: str, args: dict[str, Any], script: Script) -> dict[str, Any]:
-    task = MagicMock(Task)
-    task.async_val = False
-    task.check_mode = False
-    task.args = args
-    task.action = action
-    plugin = module.ActionModule(task, MagicMock(), MagicMock(PlayContext), loader=MagicMock(),
-                                 templar=MagicMock(), shared_loader_obj=None)
+    plugin = make_action(module, action, args)
     plugin._execute_module = script  # type: ignore[method-assign]
     return plugin.run(task_vars=TASK_VARS)
 

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -90,49 +89,22 @@ def wait_for(what: str, ready: Callable[[], bool], proc: subprocess.Popen[bytes]
     raise AssertionError(f"{what} did not happen within {timeout_s} s:\n{log.read_text()[-5000:]}")
 
 
-def processes_naming(marker: str) -> list[int]:
-    """PIDs whose command line holds ``marker`` (a run's unique results directory): ansible-playbook and the
-    workers it forked, which a kill -9 of it leaves running."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
-def kill_run(proc: subprocess.Popen[bytes], marker: str, timeout_s: float = 600) -> float:
-    """``kill -9`` ansible-playbook itself, as an operator or the OOM killer would, then wait until the workers it
-    left end (each stops before its next batch); return how long they took."""
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    killed = time.monotonic()
-    while processes_naming(marker):
-        if time.monotonic() - killed > timeout_s:
-            raise AssertionError(f"workers of the killed run still alive after {timeout_s} s: "
-                                 f"{processes_naming(marker)}")
-        time.sleep(0.5)
-    return time.monotonic() - killed
-
-
 def journal_lines(path: Path) -> list[dict[str, object]]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def has_sample(results: Path, metric: str, x: int | None = None) -> bool:
-    """Whether any run under ``results`` has journaled a sample of ``metric`` (at ``x``)."""
+def has_sample(results: Path, metric: str, x: int | None = None, quantity: str | None = None) -> bool:
+    """Whether any run under ``results`` has journaled a sample of ``metric`` (at ``x``, of ``quantity``)."""
     for journal in results.glob("*/samples.jsonl"):
         for line in journal.read_text().splitlines():
             try:
                 sample = json.loads(line)
             except ValueError:  # a line being written
                 continue
-            if sample.get("metric") == metric and (x is None or sample.get("x") == x):
+            if sample.get("metric") == metric and (x is None or sample.get("x") == x) \
+                    and (quantity is None or sample.get("quantity") == quantity):
                 return True
     return False
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from faultlab import has_sample
 
 from vnflab.run import runlock
 
@@ -99,19 +100,6 @@ def test_injected_loss_fails_the_point_naming_it_and_the_run_still_reports(lab: 
     assert seconds < 240
 
 
-def measuring_size(results: Path, size: int) -> bool:
-    """Whether the run has journaled a sample through the proxy at this size (it measured the sizes before it)."""
-    for journal in results.glob("*/samples.jsonl"):
-        for line in journal.read_text().splitlines():
-            try:
-                sample = json.loads(line)
-            except ValueError:  # a line being written
-                continue
-            if sample.get("quantity") == "rtt_proxy_us" and sample.get("x") == size:
-                return True
-    return False
-
-
 def test_a_proxy_killed_mid_run_fails_its_path_quickly_and_the_run_still_reports(lab: None, tmp_path: Path) -> None:
     proc = subprocess.Popen(playbook_argv("site.yml", "--tags", "response,report", "-e", "vnflab_profile=quick",
                                           "-e", response_overrides(tmp_path, [64, 128, 256, 512, 1024, 2048])),
@@ -120,7 +108,7 @@ def test_a_proxy_killed_mid_run_fails_its_path_quickly_and_the_run_still_reports
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:
-            if measuring_size(tmp_path, 128):
+            if has_sample(tmp_path, "response", 128, quantity="rtt_proxy_us"):
                 break
             time.sleep(0.1)
         assert proc.poll() is None, "the run ended before the proxy could be killed"

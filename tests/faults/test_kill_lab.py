@@ -32,13 +32,13 @@ from faultlab import (
     hold_run_lock,
     host_snapshot,
     journal_lines,
-    kill_run,
     leftovers,
     only_run_dir,
     run_playbook,
     start_playbook,
     wait_for,
 )
+from testkit import kill_run
 
 from vnflab.measure.journal import read_jsonl
 from vnflab.run import runlock

@@ -11,7 +11,6 @@ Runs in a network and mount namespace of its own (bridges wt23da, wt23d1, wt23db
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import load_file
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO / "roles" / "platform_docker" / "files" / "vnflab-proxy-entrypoint"
@@ -32,14 +32,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"),
     pytest.mark.skipif(shutil.which("iptables") is None, reason="iptables not installed"),
 ]
-
-
-def filters():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("vnflab_filters", REPO / "filter_plugins" / "vnflab.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def host_a_and_b(ends: dict[str, str]) -> list[str]:
@@ -59,7 +51,7 @@ def host_a_and_b(ends: dict[str, str]) -> list[str]:
 @pytest.mark.parametrize("hop_kind", ["docker-entrypoint", "native-chain"])
 @pytest.mark.parametrize("k", [1, 2])
 def test_a_dnat_chain_relays_host_a_to_host_b_and_back(k: int, hop_kind: str, tmp_path: Path) -> None:
-    flt = filters()
+    flt = load_file("filter_plugins", "vnflab")
     ends = flt.vnflab_chain_ends(PATH)
     lines = host_a_and_b(ends)
     hops = flt.vnflab_chain_hops(PATH, "198.18.247.0/24", k, "wt23")
@@ -143,7 +135,7 @@ def test_the_next_chain_on_the_same_addresses_answers_at_once(hop_kind: str, tmp
     same address (a random one per veth) was not reached for that long plus 5 s of DELAY and probes (the 37-45 s
     chain boots of CI's quick run); and a neighbour entry left INCOMPLETE (Host A's for the entry before the first
     hop was there, a hop's for a next hop not yet up) is retried once a second, which rounded boots up to ~1 s."""
-    flt = filters()
+    flt = load_file("filter_plugins", "vnflab")
     ends = flt.vnflab_chain_ends(PATH)
     (tmp_path / "bin").mkdir()
     stub = tmp_path / "bin" / "docker"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit import kill_run
 
 BIN = Path(sys.executable).parent
 RUN_ID = "20261207T050000Z-c0ffee"
@@ -82,18 +82,6 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def alive_naming(marker: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
-
-
 def repetitions(samples: list[dict[str, Any]], x: int) -> list[int]:
     return [s["repetition"] for s in samples if s["x"] == x and s["quantity"] == "all_ms"]
 
@@ -112,13 +100,8 @@ def test_kill_9_mid_point_stops_the_orphaned_worker_and_the_run_resumes_where_it
         while not repetitions(lines(samples_path), 2):
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "first.log").read_text()
             time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)  # ansible-playbook itself, as kill -9 PID does
-        proc.wait(timeout=30)
-        killed = time.monotonic()
-        while alive_naming(str(root / "measure.yml")):  # the worker's command line is ansible-playbook's
-            assert time.monotonic() - killed < 60, "the orphaned worker went on measuring"
-            time.sleep(0.05)
-        orphan_s = time.monotonic() - killed
+        # kill -9 of ansible-playbook itself; the worker's command line is ansible-playbook's
+        orphan_s = kill_run(proc, str(root / "measure.yml"), timeout_s=60, poll_s=0.05)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -9,7 +9,6 @@ kvm role built (/var/cache/vnflab/kvm/osv) under TCG.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from testkit import load_file
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = REPO / "roles" / "platform_kvm" / "files"
@@ -32,14 +32,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("qemu-system-x86_64") is None, reason="QEMU not installed"),
     pytest.mark.skipif(not (OSV_LOADERS and OSV_IMAGES), reason="no OSv build in /var/cache/vnflab/kvm/osv"),
 ]
-
-
-def filters():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("vnflab_filters", REPO / "filter_plugins" / "vnflab.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 PROBE = r"""
@@ -58,7 +50,7 @@ print(json.dumps({{"echo": echo.as_dict(), "rtt": rtt}}))
 
 
 def test_osv_chains_of_one_and_two_hops_relay_and_cost_more_per_hop(tmp_path: Path) -> None:
-    flt = filters()
+    flt = load_file("filter_plugins", "vnflab")
     ends = flt.vnflab_chain_ends(PATH)
     state = tmp_path / "vms"
     base = [str(FILES / "vnflab-microvm"), "start", "${name}", "--mem", "64", "--accel", "tcg", "--state-dir",

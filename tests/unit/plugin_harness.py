@@ -4,7 +4,6 @@ measuring loop and resume."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -13,21 +12,12 @@ from unittest.mock import MagicMock
 
 from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
+from testkit import load_file
 
 from vnflab.measure.ansible_measure import MeasureAction
 
-REPO = Path(__file__).resolve().parents[2]
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"
 TASK_VARS = {"inventory_hostname": "host-a"}
-
-
-def load_file(directory: str, name: str) -> ModuleType:
-    """<directory>/<name>.py of the repository (library, action_plugins) as a module of its own."""
-    spec = importlib.util.spec_from_file_location(f"vnflab_{directory}_{name}", REPO / directory / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def load_action(name: str) -> ModuleType:

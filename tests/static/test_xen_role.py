@@ -611,28 +611,29 @@ def test_domu_migrate_runs_xl_migrate_to_this_server_without_ssh(fake_xl: Path) 
     assert done.stdout.strip() == "migrate-receive"
 
 
+def migrate_a_guest_that_does_not_suspend(fake: Path, console: str, xl_says: str) -> subprocess.CompletedProcess[str]:
+    """`migrate` of the proxy domain, whose console log holds CONSOLE, with an `xl migrate` that fails saying XL_SAYS."""
+    (fake / "created").touch()
+    (fake / "console" / "guest-vnflab-xen-proxy.log").write_text(console)
+    xl = fake / "bin" / "xl"
+    xl.write_text(xl.read_text().replace('case "$1" in', f'case "$1" in\n  migrate) echo "{xl_says}" >&2; exit 1 ;;'))
+    return domu(fake, "migrate", "vnflab-xen-proxy")
+
+
 def test_domu_migrate_of_a_guest_that_cannot_suspend_is_a_result_with_console_evidence(fake_xl: Path) -> None:
-    (fake_xl / "created").touch()
-    (fake_xl / "console" / "guest-vnflab-xen-proxy.log").write_text("Mini-OS: no suspend support\n")
-    xl = fake_xl / "bin" / "xl"
-    xl.write_text(xl.read_text().replace(
-        'case "$1" in', 'case "$1" in\n  migrate) echo "libxl: error: guest did not suspend" >&2; exit 1 ;;'))
-    done = domu(fake_xl, "migrate", "vnflab-xen-proxy")
+    done = migrate_a_guest_that_does_not_suspend(fake_xl, "Mini-OS: no suspend support\n",
+                                                 "libxl: error: guest did not suspend")
     assert done.returncode == 3
     assert "did not suspend" in done.stderr and "Mini-OS: no suspend support" in done.stderr
 
 
 def test_a_failed_suspend_is_told_by_the_consoles_own_lines_not_its_flood(fake_xl: Path) -> None:
     """As ClickOS crashed on suspend on the emulated server: the fault's lines come after some 100 000 warnings."""
-    (fake_xl / "created").touch()
-    (fake_xl / "console" / "guest-vnflab-xen-proxy.log").write_text(
-        "[app_shutdown:394] Requested shutdown reason=suspend\nMiniOS will suspend ...\n"
-        + "WARNING: g.e. still in use! (19)\n" * 5000
-        + "c72d0: 0f b7 53 0c 48 8b 7d a8 c7 43 08 00 00 00 00 41\nPagetable walk from virt 8, base 1c5000:\n")
-    xl = fake_xl / "bin" / "xl"
-    xl.write_text(xl.read_text().replace(
-        'case "$1" in', 'case "$1" in\n  migrate) echo "xc: error: Dom 1 not suspended: (shutdown 0, reason 3)" >&2; exit 1 ;;'))
-    done = domu(fake_xl, "migrate", "vnflab-xen-proxy")
+    console = ("[app_shutdown:394] Requested shutdown reason=suspend\nMiniOS will suspend ...\n"
+               + "WARNING: g.e. still in use! (19)\n" * 5000
+               + "c72d0: 0f b7 53 0c 48 8b 7d a8 c7 43 08 00 00 00 00 41\nPagetable walk from virt 8, base 1c5000:\n")
+    done = migrate_a_guest_that_does_not_suspend(fake_xl, console,
+                                                 "xc: error: Dom 1 not suspended: (shutdown 0, reason 3)")
     assert done.returncode == 3
     assert "MiniOS will suspend" in done.stderr and "Pagetable walk from virt 8" in done.stderr
     assert "still in use" not in done.stderr

@@ -612,7 +612,7 @@ def test_domu_migrate_runs_xl_migrate_to_this_server_without_ssh(fake_xl: Path) 
 
 
 def migrate_a_guest_that_does_not_suspend(fake: Path, console: str, xl_says: str) -> subprocess.CompletedProcess[str]:
-    """`migrate` of the proxy domain, whose console log holds CONSOLE, with an `xl migrate` that fails saying XL_SAYS."""
+    """`migrate` of the proxy domain, its console log CONSOLE, with an `xl migrate` that fails saying XL_SAYS."""
     (fake / "created").touch()
     (fake / "console" / "guest-vnflab-xen-proxy.log").write_text(console)
     xl = fake / "bin" / "xl"

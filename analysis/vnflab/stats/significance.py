@@ -13,7 +13,7 @@ power side: the smallest shift the same test finds with 80% probability.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -131,6 +131,24 @@ _MDC_DRAWS = 4000
 _SIMULATED_PAIRS = 2_500
 
 
+def smallest_shift_with_power(power_at: Callable[[float], float], power: float, steps: int,
+                              largest: float = 1e6) -> float:
+    """The smallest shift at which ``power_at`` (increasing in the shift) reaches ``power``: doubling from 1, then
+    ``steps`` bisections; ``inf`` when not even ``largest`` does."""
+    low, high = 0.0, 1.0
+    while power_at(high) < power:
+        high *= 2.0
+        if high > largest:
+            return math.inf
+    for _ in range(steps):
+        middle = (low + high) / 2.0
+        if power_at(middle) >= power:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def _critical_u_distance(n_a: int, n_b: int, level: float) -> float:
     """Smallest ``|U - n_a n_b / 2|`` that the test (without ties) rejects at ``level``."""
     if is_exact(n_a, n_b):
@@ -173,16 +191,7 @@ def detectable_shift_sd(n_a: int, n_b: int, level: float, power: float = MDC_POW
         u = np.sum(x[:, :, None] > (noise_y + shift)[:, None, :], axis=(1, 2))
         return float(np.mean(np.abs(u - center) >= critical - 1e-9))
 
-    low, high = 0.0, 1.0
-    while simulated_power(high) < power:
-        high *= 2.0
-    for _ in range(30):
-        middle = (low + high) / 2.0
-        if simulated_power(middle) >= power:
-            high = middle
-        else:
-            low = middle
-    return high
+    return smallest_shift_with_power(simulated_power, power, steps=30)
 
 
 def minimum_detectable_change_pct(a: npt.ArrayLike, b: npt.ArrayLike, level: float,
@@ -293,15 +302,4 @@ def run_level_detectable_shift_sd(runs_a: int, runs_b: int, level: float, power:
         nc = shift / scale
         return float(_scipy_stats.nct.sf(critical, dof, nc) + _scipy_stats.nct.cdf(-critical, dof, nc))
 
-    low, high = 0.0, 1.0
-    while achieved(high) < power:
-        high *= 2.0
-        if high > 1e6:
-            return math.inf
-    for _ in range(60):
-        middle = (low + high) / 2.0
-        if achieved(middle) >= power:
-            high = middle
-        else:
-            low = middle
-    return high
+    return smallest_shift_with_power(achieved, power, steps=60)

@@ -11,9 +11,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from vnflab.markdown import markdown_table
-from vnflab.report.plots import save_figure
-from vnflab.report.sections import Section
+from vnflab.report.sections import Section, figure_table_section
 
 METRIC = "chain"
 SLUG = "chain_rtt"
@@ -85,19 +83,13 @@ def plot_chain_rtt(table: pd.DataFrame) -> Figure | None:
 def chain_section(samples: pd.DataFrame, figures_dir: Path, run_dir: Path) -> tuple[Section, list[Path]]:
     """The report's chain section, its table (``tables/chain_rtt.*``) and figure files."""
     table = chain_table(samples)
-    figure = plot_chain_rtt(table)
-    paths = save_figure(figure, figures_dir / SLUG) if figure is not None else []
-    if table.empty:
-        return Section(lines=[]), paths
-    lines = ["## Service chains (beyond the paper)", "",
-             "k proxy VNFs in series on one server, A -> VNF1 -> ... -> VNFk -> B, their links bridges on the "
-             "server. RTT = Host A's echo through the whole chain (median of its samples per size); per hop = "
-             "(median(k) - median(1)) / (k - 1); ratio = median(k) / (k x median(1)) (below 1: a chain costs less "
-             "than k single VNFs, because Host A's and Host B's own share is paid once). Boot = Host A's first "
-             "reply through all k minus the server's first start command. A platform that cannot chain here is "
-             "listed as skipped, with the reason.", ""]
-    if paths:
-        png = next((p for p in paths if p.suffix == ".png"), paths[0])
-        lines += [f"![RTT vs chain length]({png.relative_to(run_dir).as_posix()})", ""]
-    lines += [markdown_table(table), ""]
-    return Section(lines=lines, tables={SLUG: (table, "Service chains: RTT and boot time vs chain length")}), paths
+    return figure_table_section(
+        "## Service chains (beyond the paper)",
+        "k proxy VNFs in series on one server, A -> VNF1 -> ... -> VNFk -> B, their links bridges on the "
+        "server. RTT = Host A's echo through the whole chain (median of its samples per size); per hop = "
+        "(median(k) - median(1)) / (k - 1); ratio = median(k) / (k x median(1)) (below 1: a chain costs less "
+        "than k single VNFs, because Host A's and Host B's own share is paid once). Boot = Host A's first "
+        "reply through all k minus the server's first start command. A platform that cannot chain here is "
+        "listed as skipped, with the reason.",
+        table, plot_chain_rtt(table), SLUG, "RTT vs chain length", "Service chains: RTT and boot time vs chain length",
+        figures_dir, run_dir)

@@ -9,9 +9,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from vnflab.markdown import markdown_table
-from vnflab.report.plots import save_figure
-from vnflab.report.sections import Section
+from vnflab.report.sections import Section, figure_table_section
 
 METRIC = "migration"
 SLUG = "migration_downtime"
@@ -75,18 +73,11 @@ def plot_downtime(table: pd.DataFrame) -> Figure | None:
 def migration_section(samples: pd.DataFrame, figures_dir: Path, run_dir: Path) -> tuple[Section, list[Path]]:
     """The report's migration section, its table (``tables/migration_downtime.*``) and figure files."""
     table = migration_table(samples)
-    stem = figures_dir / SLUG
-    figure = plot_downtime(table)
-    paths = save_figure(figure, stem) if figure is not None else []
-    if table.empty:
-        return Section(lines=[]), paths
-    lines = ["## VNF migration (beyond the paper)", "",
-             "The proxy VNF is moved while Host A sends one echo request per interval through it (a fixed, "
-             "bounded rate). Downtime = the longest time without a reply; total = the wall time of the platform's "
-             "migrate command on the server; lost = requests without a reply; bytes = what the platform says it "
-             "transferred. A platform without the mechanism here is listed as skipped, with the reason.", ""]
-    if paths:
-        png = next((p for p in paths if p.suffix == ".png"), paths[0])
-        lines += [f"![Migration downtime per platform]({png.relative_to(run_dir).as_posix()})", ""]
-    lines += [markdown_table(table), ""]
-    return Section(lines=lines, tables={SLUG: (table, "VNF migration: downtime per platform")}), paths
+    return figure_table_section(
+        "## VNF migration (beyond the paper)",
+        "The proxy VNF is moved while Host A sends one echo request per interval through it (a fixed, "
+        "bounded rate). Downtime = the longest time without a reply; total = the wall time of the platform's "
+        "migrate command on the server; lost = requests without a reply; bytes = what the platform says it "
+        "transferred. A platform without the mechanism here is listed as skipped, with the reason.",
+        table, plot_downtime(table), SLUG, "Migration downtime per platform", "VNF migration: downtime per platform",
+        figures_dir, run_dir)

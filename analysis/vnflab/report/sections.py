@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
 from vnflab.markdown import fmt_num, fmt_p, markdown_table
 from vnflab.measure.schema import parse_label
 from vnflab.report.conclusions import contrast, pairwise_statements, paper_comparisons, paper_figures
 from vnflab.report.paper import PaperData, match_rows
+from vnflab.report.plots import save_figure
 from vnflab.report.requirements import RequirementSpec
 from vnflab.stats.overhead import OverheadView
 from vnflab.stats.panels import PANELS, panel_quantity
@@ -28,6 +30,21 @@ class Section:
 
     lines: list[str]
     tables: dict[str, tuple[pd.DataFrame, str]] = field(default_factory=dict)
+
+
+def figure_table_section(heading: str, intro: str, table: pd.DataFrame, figure: Figure | None, slug: str,
+                         alt: str, caption: str, figures_dir: Path, run_dir: Path) -> tuple[Section, list[Path]]:
+    """A section of one figure (saved as ``figures/<slug>.*``) and its table (``tables/<slug>.*``): the heading, the
+    intro paragraph, the figure's PNG and the table; no lines when the table is empty (the figure files stay)."""
+    paths = save_figure(figure, figures_dir / slug) if figure is not None else []
+    if table.empty:
+        return Section(lines=[]), paths
+    lines = [heading, "", intro, ""]
+    if paths:
+        png = next((path for path in paths if path.suffix == ".png"), paths[0])
+        lines += [f"![{alt}]({png.relative_to(run_dir).as_posix()})", ""]
+    lines += [markdown_table(table), ""]
+    return Section(lines=lines, tables={slug: (table, caption)}), paths
 
 
 _HEADLINE_COLUMNS = ("panel", "quantity", "mode", "x", "x_unit", "unit", "lowest", "lowest_label", "mean", "ci_low",

@@ -1,6 +1,6 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
-"""Documentation of the options the controller-side action plugin reads (module_utils/vnflab_host/moduledoc.py
+"""Documentation of the options the controller-side action plugin reads (module_utils/vnflab_host/probe_module.py
 CONTROLLER_OPTIONS), shared by the probe modules it repeats (vnf_boot_time, vnf_memory, vnf_response_time)."""
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ stop_errors:
 
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab_host.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab_host.boot_probe import wait_first_replies
 from ansible.module_utils.vnflab_host.driver import DriverError, PlatformDriver
 from ansible.module_utils.vnflab_host.instances import (
     INSTANCE_ARGUMENT_SPEC,
@@ -134,7 +134,7 @@ from ansible.module_utils.vnflab_host.instances import (
     instance_checks,
     run_instances,
 )
-from ansible.module_utils.vnflab_host.moduledoc import MAX_PPS, check_between, check_positive, run_probe_module
+from ansible.module_utils.vnflab_host.probe_module import MAX_PPS, check_between, check_positive, run_probe_module
 
 NS_PER_MS = 1e6
 

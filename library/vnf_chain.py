@@ -150,8 +150,8 @@ results:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab_host.chain import first_echo, start_chain, stop_chain
-from ansible.module_utils.vnflab_host.echo_probe import EchoProber
-from ansible.module_utils.vnflab_host.moduledoc import check_positive, check_sizes, run_probe_module
+from ansible.module_utils.vnflab_host.probe_module import check_positive, check_sizes, run_probe_module
+from ansible.module_utils.vnflab_host.rtt_probe import EchoProber
 
 
 def run(module: AnsibleModule) -> dict:

@@ -118,7 +118,7 @@ import statistics
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab_host.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab_host.boot_probe import wait_first_replies
 from ansible.module_utils.vnflab_host.driver import DriverError, PlatformDriver, server_available_mb
 from ansible.module_utils.vnflab_host.instances import (
     INSTANCE_ARGUMENT_SPEC,
@@ -126,7 +126,7 @@ from ansible.module_utils.vnflab_host.instances import (
     instance_checks,
     run_instances,
 )
-from ansible.module_utils.vnflab_host.moduledoc import check_non_negative, run_probe_module
+from ansible.module_utils.vnflab_host.probe_module import check_non_negative, run_probe_module
 
 
 def settled_available_mb(spec: dict, reads: int, spacing_s: float = 0.1) -> float:

@@ -148,7 +148,7 @@ skipped_reason:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab_host.migration import MAX_DURATION_S, migrate, stream
-from ansible.module_utils.vnflab_host.moduledoc import check_positive, run_probe_module
+from ansible.module_utils.vnflab_host.probe_module import check_positive, run_probe_module
 
 
 def run(module: AnsibleModule) -> dict:

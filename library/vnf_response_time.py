@@ -112,9 +112,8 @@ mode:
 import ipaddress
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.vnflab_host.echo_probe import EchoProber
 from ansible.module_utils.vnflab_host.limits import DEFAULT_SIZES
-from ansible.module_utils.vnflab_host.moduledoc import (
+from ansible.module_utils.vnflab_host.probe_module import (
     CONTROLLER_OPTIONS,
     check_between,
     check_non_negative,
@@ -122,6 +121,7 @@ from ansible.module_utils.vnflab_host.moduledoc import (
     check_sizes,
     run_probe_module,
 )
+from ansible.module_utils.vnflab_host.rtt_probe import EchoProber
 
 
 def check_paths(paths: dict) -> str | None:

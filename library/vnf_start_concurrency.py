@@ -79,7 +79,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.vnflab_host.driver import DriverError, PlatformDriver, StartError
-from ansible.module_utils.vnflab_host.moduledoc import check_count, run_probe_module
+from ansible.module_utils.vnflab_host.probe_module import check_count, run_probe_module
 
 clock = time.monotonic
 

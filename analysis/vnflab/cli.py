@@ -115,7 +115,7 @@ def _compare(args: argparse.Namespace) -> int:
     name_b = ", ".join(run.run_id for run in runs_b)
     markdown = compare_markdown(table, name_a, name_b, options)
     if args.out:
-        from vnflab.report.tablefiles import write_table_files, write_text
+        from vnflab.report.table_export import write_table_files, write_text
 
         out = Path(args.out)
         write_table_files(table, out / "compare", f"Run comparison {name_a} -> {name_b}")

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible.module_utils.vnflab_host.echo_probe import EchoProber
+from ansible.module_utils.vnflab_host.rtt_probe import EchoProber
 
 #: Exit status of a chain start command whose mechanism cannot run here (journaled as a skip with its reason).
 CHAIN_NOT_HERE = 3

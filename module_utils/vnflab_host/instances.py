@@ -14,7 +14,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ansible.module_utils.vnflab_host.driver import StartError, failed_instances, mark_given_up
-from ansible.module_utils.vnflab_host.moduledoc import CONTROLLER_OPTIONS, check_count, check_positive, instances_absent
+from ansible.module_utils.vnflab_host.probe_module import (
+    CONTROLLER_OPTIONS,
+    check_count,
+    check_positive,
+    instances_absent,
+)
 
 #: Options of every module that starts instances (documented in doc_fragments/vnflab_instances.py).
 INSTANCE_ARGUMENT_SPEC: dict[str, dict[str, Any]] = {

@@ -24,7 +24,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ansible.module_utils.vnflab_host.echo_probe import MODE_ICMP, MODES, open_icmp_socket
 from ansible.module_utils.vnflab_host.packets import (
     build_echo_request,
     build_udp_payload,
@@ -32,6 +31,7 @@ from ansible.module_utils.vnflab_host.packets import (
     parse_echo_reply,
     parse_udp_payload,
 )
+from ansible.module_utils.vnflab_host.rtt_probe import MODE_ICMP, MODES, open_icmp_socket
 
 MIGRATE_NOT_HERE = 3
 MAX_DURATION_S = 300.0  # a stream is bounded, whatever it is asked

@@ -21,8 +21,8 @@ from conftest import install_module_utils_path  # tests/conftest.py (stdlib only
 
 install_module_utils_path()
 
-from ansible.module_utils.vnflab_host.boot_prober import wait_first_replies
-from ansible.module_utils.vnflab_host.echo_probe import EchoProber
+from ansible.module_utils.vnflab_host.boot_probe import wait_first_replies
+from ansible.module_utils.vnflab_host.rtt_probe import EchoProber
 
 
 def main() -> int:

@@ -38,7 +38,7 @@ PROBE = r"""
 import ansible.module_utils, json, sys
 ansible.module_utils.__path__.append("{module_utils}")
 from ansible.module_utils.vnflab_host.chain import first_echo
-from ansible.module_utils.vnflab_host.echo_probe import EchoProber
+from ansible.module_utils.vnflab_host.rtt_probe import EchoProber
 echo = first_echo("{entry}", timeout_s=120, mode="udp", bind_address="{client}")
 rtt = {{}}
 if echo.reply_ns:

@@ -30,7 +30,7 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab_host.boot_prober import wait_first_replies
+from ansible.module_utils.vnflab_host.boot_probe import wait_first_replies
 from ansible.module_utils.vnflab_host.driver import Instance, InstanceMemory, PlatformDriver
 from ansible.module_utils.vnflab_host.meminfo import process_pss_kib
 from ansible.module_utils.vnflab_host.timestamps import realtime_ns

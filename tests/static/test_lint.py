@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible.module_utils.vnflab_host import instances, moduledoc
+from ansible.module_utils.vnflab_host import instances, probe_module
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -101,7 +101,7 @@ def top_level_options(tree: ast.Module) -> set[str]:
             for keyword in call.keywords:
                 if keyword.arg is not None:
                     names.add(keyword.arg)
-                else:  # **SHARED_OPTIONS from module_utils/vnflab_host/moduledoc.py or instances.py
-                    shared = next(module for module in (moduledoc, instances) if hasattr(module, keyword.value.id))
+                else:  # **SHARED_OPTIONS from module_utils/vnflab_host/probe_module.py or instances.py
+                    shared = next(module for module in (probe_module, instances) if hasattr(module, keyword.value.id))
                     names |= set(getattr(shared, keyword.value.id))
     return names

@@ -1,4 +1,4 @@
-"""The boot prober's deadline (boot_prober.Deadline): one bad clock read must not end or stall a probe."""
+"""The boot prober's deadline (boot_probe.Deadline): one bad clock read must not end or stall a probe."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable
 
 import pytest
-from ansible.module_utils.vnflab_host.boot_prober import MAX_GLITCHES_KEPT, BootProbeResult, Deadline
+from ansible.module_utils.vnflab_host.boot_probe import MAX_GLITCHES_KEPT, BootProbeResult, Deadline
 
 
 class ScriptedClock:
@@ -124,7 +124,7 @@ def test_diagnostics_say_how_the_probe_ended() -> None:
 def test_next_ready_is_round_robin_over_the_allowed_addresses() -> None:
     import collections
 
-    from ansible.module_utils.vnflab_host.boot_prober import _next_ready
+    from ansible.module_utils.vnflab_host.boot_probe import _next_ready
 
     pending = collections.deque(["a", "b", "c"])
     allowed = {"b", "c"}

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 import pytest
-from ansible.module_utils.vnflab_host import boot_prober, echo_probe
+from ansible.module_utils.vnflab_host import boot_probe, rtt_probe
 
 GOOD: dict[str, Any] = {
     "targets": {"proxy": "198.18.250.2", "direct": "198.18.250.3"},
@@ -19,8 +19,8 @@ GOOD: dict[str, Any] = {
 
 
 def test_good_arguments_pass() -> None:
-    echo_probe.validate_measure_args(**GOOD)
-    echo_probe.validate_measure_args(**{**GOOD, "payload_bytes": 65507, "warmup": 0, "interval_s": 0})
+    rtt_probe.validate_measure_args(**GOOD)
+    rtt_probe.validate_measure_args(**{**GOOD, "payload_bytes": 65507, "warmup": 0, "interval_s": 0})
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_good_arguments_pass() -> None:
 )
 def test_bad_measure_arguments(field: str, value: object, error: type[Exception]) -> None:
     with pytest.raises(error):
-        echo_probe.validate_measure_args(**{**GOOD, field: value})
+        rtt_probe.validate_measure_args(**{**GOOD, field: value})
 
 
 @pytest.mark.parametrize(
@@ -64,7 +64,7 @@ def test_bad_measure_arguments(field: str, value: object, error: type[Exception]
 )
 def test_bad_prober_arguments(kwargs: dict[str, Any], error: type[Exception]) -> None:
     with pytest.raises(error):
-        echo_probe.EchoProber(**kwargs)
+        rtt_probe.EchoProber(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_bad_prober_arguments(kwargs: dict[str, Any], error: type[Exception]) ->
 )
 def test_bad_boot_arguments(args: tuple[Any, ...], error: type[Exception]) -> None:
     with pytest.raises(error):
-        boot_prober.wait_first_replies(*args)
+        boot_probe.wait_first_replies(*args)
 
 
 @pytest.mark.parametrize(
@@ -94,11 +94,11 @@ def test_bad_boot_arguments(args: tuple[Any, ...], error: type[Exception]) -> No
     ],
 )
 def test_effective_poll_interval(pending: int, poll_interval_s: float, max_pps: int, expected: float) -> None:
-    assert boot_prober.effective_poll_interval(pending, poll_interval_s, max_pps) == pytest.approx(expected)
+    assert boot_probe.effective_poll_interval(pending, poll_interval_s, max_pps) == pytest.approx(expected)
 
 
 def test_measurement_summary() -> None:
-    result = echo_probe.EchoMeasurement(
+    result = rtt_probe.EchoMeasurement(
         mode="icmp",
         payload_bytes=64,
         rtt_us={"proxy": [20.0, None, 22.0], "direct": [10.0, 11.0, 12.0]},

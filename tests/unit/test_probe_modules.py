@@ -24,9 +24,9 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 from ansible.module_utils.vnflab_host import driver as drv
-from ansible.module_utils.vnflab_host.boot_prober import BootProbeResult
-from ansible.module_utils.vnflab_host.echo_probe import EchoMeasurement
+from ansible.module_utils.vnflab_host.boot_probe import BootProbeResult
 from ansible.module_utils.vnflab_host.iproute import IpError, IpRoute
+from ansible.module_utils.vnflab_host.rtt_probe import EchoMeasurement
 from plugin_harness import load_file
 
 LABEL = "docker/debian12-iptables (native, stand-in for CoreOS)"

@@ -35,7 +35,7 @@ from vnflab.report.sections import (
     sensitivity_section,
     summary_section,
 )
-from vnflab.report.tablefiles import write_table_files
+from vnflab.report.table_export import write_table_files
 from vnflab.report.tables import figure2_markdown, summary_markdown, summary_table, write_tables
 from vnflab.stats.load import Run, load_run
 from vnflab.stats.overhead import DEFAULT_BASELINE, overhead_view

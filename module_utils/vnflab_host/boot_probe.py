@@ -25,13 +25,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ansible.module_utils.vnflab_host.echo_probe import (
+from ansible.module_utils.vnflab_host.packets import build_echo_request, check_int, parse_echo_reply
+from ansible.module_utils.vnflab_host.rtt_probe import (
     TRANSIENT_SEND_ERRNOS,
     check_number,
     open_icmp_socket,
     validate_ipv4,
 )
-from ansible.module_utils.vnflab_host.packets import build_echo_request, check_int, parse_echo_reply
 from ansible.module_utils.vnflab_host.timestamps import enable_timestamps, realtime_ns, recv_timestamped
 
 BOOT_PAYLOAD_BYTES = 56  # like ping's default

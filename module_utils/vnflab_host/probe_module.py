@@ -1,6 +1,6 @@
 # Copyright: vnflab contributors
 # Apache License 2.0
-"""Argument-spec pieces shared by the vnflab probe modules."""
+"""What the vnflab probe modules share: argument-spec pieces, their validators and the run loop around a probe."""
 
 from __future__ import annotations
 

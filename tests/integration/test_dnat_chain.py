@@ -51,7 +51,7 @@ def host_a_and_b(ends: dict[str, str]) -> list[str]:
 @pytest.mark.parametrize("hop_kind", ["docker-entrypoint", "native-chain"])
 @pytest.mark.parametrize("k", [1, 2])
 def test_a_dnat_chain_relays_host_a_to_host_b_and_back(k: int, hop_kind: str, tmp_path: Path) -> None:
-    flt = load_file("filter_plugins", "vnflab")
+    flt = load_file("filter_plugins", "vnflab_lab")
     ends = flt.vnflab_chain_ends(PATH)
     lines = host_a_and_b(ends)
     hops = flt.vnflab_chain_hops(PATH, "198.18.247.0/24", k, "wt23")
@@ -135,7 +135,7 @@ def test_the_next_chain_on_the_same_addresses_answers_at_once(hop_kind: str, tmp
     same address (a random one per veth) was not reached for that long plus 5 s of DELAY and probes (the 37-45 s
     chain boots of CI's quick run); and a neighbour entry left INCOMPLETE (Host A's for the entry before the first
     hop was there, a hop's for a next hop not yet up) is retried once a second, which rounded boots up to ~1 s."""
-    flt = load_file("filter_plugins", "vnflab")
+    flt = load_file("filter_plugins", "vnflab_lab")
     ends = flt.vnflab_chain_ends(PATH)
     (tmp_path / "bin").mkdir()
     stub = tmp_path / "bin" / "docker"

@@ -50,7 +50,7 @@ print(json.dumps({{"echo": echo.as_dict(), "rtt": rtt}}))
 
 
 def test_osv_chains_of_one_and_two_hops_relay_and_cost_more_per_hop(tmp_path: Path) -> None:
-    flt = load_file("filter_plugins", "vnflab")
+    flt = load_file("filter_plugins", "vnflab_lab")
     ends = flt.vnflab_chain_ends(PATH)
     state = tmp_path / "vms"
     base = [str(FILES / "vnflab-microvm"), "start", "${name}", "--mem", "64", "--accel", "tcg", "--state-dir",

@@ -22,7 +22,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
-PROXY = "198.18.61.1"  # proxy_a of the path 198.18.61.0/30 (filter_plugins/vnflab.py: PROXY_INDEX 1)
+PROXY = "198.18.61.1"  # proxy_a of the path 198.18.61.0/30 (filter_plugins/vnflab_lab.py: PROXY_INDEX 1)
 LABELS = {"fakeq": "fakeq/img (tcg, real)", "fakeskip": "fakeskip/img (native, real)",
           "native": "native/img (native, real)", "fakeslow": "fakeslow/img (tcg, real)"}
 

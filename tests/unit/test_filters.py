@@ -1,4 +1,4 @@
-"""Jinja filters of the lab (filter_plugins/vnflab.py): address plans and the servers a run measures."""
+"""Jinja filters of the lab (filter_plugins/vnflab_lab.py): address plans and the servers a run measures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from ansible.errors import AnsibleFilterError
 
-FILTER_FILE = Path(__file__).resolve().parents[2] / "filter_plugins" / "vnflab.py"
+FILTER_FILE = Path(__file__).resolve().parents[2] / "filter_plugins" / "vnflab_lab.py"
 
 
 def load_filters() -> ModuleType:

@@ -80,7 +80,7 @@ def test_the_measuring_side_imports_no_pandas_or_matplotlib() -> None:
     modules = [f"vnflab.measure.{p.stem}" for p in part_modules("measure") if p.stem != "__init__"]
     modules += ["vnflab.metrics", "vnflab.limits", "vnflab.run.runlock"]
     plugins = sorted(str(p) for p in (REPO / "action_plugins").glob("*.py"))
-    plugins += [str(REPO / "filter_plugins" / "vnflab.py"), *map(str, (REPO / "callback_plugins").glob("*.py"))]
+    plugins += [str(REPO / "filter_plugins" / "vnflab_lab.py"), *map(str, (REPO / "callback_plugins").glob("*.py"))]
     script = f"""
 import importlib, importlib.util, sys
 for name in {modules!r}:
